@@ -1,0 +1,91 @@
+"""The composition root: ``create_app(settings)`` wires routes, errors, auth and every part's lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from app.admin_settings import RuntimeSettings
+from app.auth import Authenticator
+from app.background import BackgroundTasks
+from app.coordination import RedisConnection
+from app.errors import EXCEPTION_HANDLERS
+from app.routes import API_ROUTES
+from app.routes.ui import ui_router
+from app.services import Services, provide_admin, provide_principal, provide_services
+from app.settings import ConfigError, Settings
+from app.web import add_correlation_header, bind_correlation_id
+from store.migrate import migrate
+from store.pool import Database, PoolConfig
+from store.settings import SettingsRepository
+
+_log = logging.getLogger("msr.app")
+
+
+def create_app(settings: Settings) -> Litestar:
+    """Build the application. Database and Redis URLs must be resolved first (see ``app.embedded``)."""
+    if settings.database_url is None or settings.redis_url is None:
+        raise ConfigError("MSR_DATABASE_URL and MSR_REDIS_URL must be resolved before create_app")
+    database_url, redis_url = settings.database_url, settings.redis_url
+    authenticator = Authenticator(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await migrate(database_url)
+        db = Database(
+            PoolConfig(
+                dsn=database_url,
+                read_dsn=settings.database_read_url,
+                min_size=settings.db_pool_min,
+                max_size=settings.db_pool_max,
+                command_timeout_s=settings.db_command_timeout_s,
+                statement_timeout_ms=settings.db_statement_timeout_ms,
+            )
+        )
+        await db.open()
+        redis = RedisConnection(redis_url, settings.redis_prefix)
+        background = BackgroundTasks()
+        try:
+            runtime = RuntimeSettings(SettingsRepository(db))
+            await runtime.load()
+            app.state.services = Services(settings, db, redis, runtime, authenticator, background)
+            background.every("settings-refresh", settings.settings_poll_s, runtime.refresh)
+            _log.info("replica ready")
+            yield
+        finally:
+            await background.stop()
+            await redis.close()
+            await db.close()
+
+    cors = CORSConfig(allow_origins=list(settings.allowed_origins)) if settings.allowed_origins else None
+    return Litestar(
+        route_handlers=[*API_ROUTES, ui_router(settings.static_dir)],
+        lifespan=[lifespan],
+        dependencies={
+            "services": Provide(provide_services),
+            "principal": Provide(provide_principal),
+            "admin": Provide(provide_admin),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        before_request=bind_correlation_id,
+        before_send=[add_correlation_header],
+        cors_config=cors,
+        request_max_body_size=settings.max_body_bytes,
+        logging_config=None,
+        openapi_config=OpenAPIConfig(
+            title="MSR replay server",
+            version="1.0.0",
+            path="/schema",
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
+            ),
+            security=[{"bearer": []}],
+        ),
+    )

@@ -1,0 +1,252 @@
+"""Bearer-token authentication (SPEC section 9): who is calling, for which tenant, with which roles.
+
+Keys: an HS256 secret, an RS/ES public key, or the IAM's JWKS (fetched off the event loop, cached, and fetched
+again when a token names an unknown ``kid``, at most once per cooldown). Only the algorithms of the configured
+keys are accepted, so ``alg: none`` and HS/RS confusion fail.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.request
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import jwt
+from jwt.algorithms import get_default_algorithms
+
+from app.errors import forbidden, unauthorized
+from app.settings import ConfigError, Settings
+
+_log = logging.getLogger("msr.auth")
+_HMAC = ("HS256", "HS384", "HS512")
+_ASYMMETRIC = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
+_JWKS_MAX_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller."""
+
+    user_id: str
+    tenant_id: uuid.UUID
+    roles: frozenset[str]
+    is_admin: bool
+
+
+def claim_at(claims: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted claim path such as ``realm_access.roles``; None when absent."""
+    value: Any = claims
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+class JwksCache:
+    """The IAM's signing keys by ``kid``, fetched in a worker thread and refreshed on rotation."""
+
+    def __init__(self, url: str, cache_s: float, cooldown_s: float) -> None:
+        self._url = url
+        self._cache_s = cache_s
+        self._cooldown_s = cooldown_s
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._lock = anyio.Lock()
+
+    async def key_for(self, kid: str) -> jwt.PyJWK | None:
+        """The key named ``kid``; fetches the JWKS when stale, or for a new kid once per cooldown."""
+        now = time.monotonic()
+        if kid in self._keys and now - self._fetched_at < self._cache_s:
+            return self._keys[kid]
+        async with self._lock:
+            now = time.monotonic()
+            stale = now - self._fetched_at >= self._cache_s
+            may_refresh = now - self._fetched_at >= self._cooldown_s
+            if stale or (kid not in self._keys and may_refresh):
+                await self._refresh()
+        return self._keys.get(kid)
+
+    async def _refresh(self) -> None:
+        try:
+            document = await anyio.to_thread.run_sync(self._fetch)
+            keys: dict[str, jwt.PyJWK] = {}
+            for entry in document.get("keys", []):
+                kid = entry.get("kid")
+                if not isinstance(kid, str) or entry.get("use", "sig") != "sig":
+                    continue
+                try:
+                    keys[kid] = jwt.PyJWK.from_dict(entry)
+                except jwt.PyJWTError:
+                    _log.warning("ignoring unusable JWKS key %s", kid)
+        except (OSError, ValueError) as exc:
+            # Keep the keys we had: an IAM hiccup must not log everyone out.
+            _log.warning("JWKS fetch from %s failed: %s", self._url, exc)
+            self._fetched_at = time.monotonic() - self._cache_s + self._cooldown_s
+            return
+        self._keys = keys
+        self._fetched_at = time.monotonic()
+
+    def _fetch(self) -> dict[str, Any]:
+        request = urllib.request.Request(self._url, headers={"Accept": "application/json"})  # noqa: S310
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - scheme checked in Settings
+            body = response.read(_JWKS_MAX_BYTES + 1)
+        if len(body) > _JWKS_MAX_BYTES:
+            raise ValueError("JWKS document too large")
+        document = json.loads(body)
+        if not isinstance(document, dict):
+            raise ValueError("JWKS document is not an object")  # noqa: TRY004 - caught with parse errors
+        return document
+
+
+def _load_public_key(value: str) -> str:
+    if value.lstrip().startswith("-----BEGIN"):
+        return value
+    path = Path(value)
+    if not path.is_file():
+        raise ConfigError("MSR_JWT_PUBLIC_KEY must be a PEM public key or the path of a PEM file")
+    return path.read_text(encoding="utf-8")
+
+
+class Authenticator:
+    """Turns a bearer token into a :class:`Principal`, or raises a 401 :class:`ApiError`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._secret = settings.jwt_secret
+        self._public_key = _load_public_key(settings.jwt_public_key) if settings.jwt_public_key else None
+        self._jwks = (
+            JwksCache(settings.jwks_url, settings.jwks_cache_s, settings.jwks_refresh_cooldown_s)
+            if settings.jwks_url
+            else None
+        )
+        offered: list[str] = []
+        if self._secret:
+            offered += _HMAC
+        if self._public_key or self._jwks:
+            offered += _ASYMMETRIC
+        allowed = [a for a in offered if not settings.jwt_algorithms or a in settings.jwt_algorithms]
+        known = get_default_algorithms()
+        self._algorithms = frozenset(a for a in allowed if a in known)
+
+    async def authenticate(self, token: str) -> Principal:
+        """Verify the token and read its claims."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise unauthorized("malformed token") from None
+        algorithm = header.get("alg")
+        if not isinstance(algorithm, str) or algorithm not in self._algorithms:
+            raise unauthorized("token algorithm not allowed")
+        key = await self._key_for(algorithm, header)
+        settings = self._settings
+        try:
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=[algorithm],
+                audience=settings.jwt_audience,
+                issuer=settings.jwt_issuer,
+                leeway=settings.jwt_leeway_s,
+                options={"require": ["exp"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise unauthorized("token expired") from None
+        except jwt.ImmatureSignatureError:
+            raise unauthorized("token not valid yet") from None
+        except jwt.InvalidAudienceError:
+            raise unauthorized("token audience not accepted") from None
+        except jwt.InvalidIssuerError:
+            raise unauthorized("token issuer not accepted") from None
+        except jwt.PyJWTError:
+            raise unauthorized("invalid token") from None
+        return self._principal(claims)
+
+    async def _key_for(self, algorithm: str, header: Mapping[str, Any]) -> Any:
+        if algorithm in _HMAC:
+            return self._secret
+        if self._public_key is not None:
+            return self._public_key
+        assert self._jwks is not None
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise unauthorized("token has no key id")
+        key = await self._jwks.key_for(kid)
+        if key is None:
+            raise unauthorized("token signed by an unknown key")
+        return key
+
+    def _principal(self, claims: Mapping[str, Any]) -> Principal:
+        settings = self._settings
+        user_id = claim_at(claims, settings.user_claim)
+        if not isinstance(user_id, str) or not user_id or len(user_id) > 256:
+            raise unauthorized(f"token has no usable {settings.user_claim!r} claim")
+        tenant_raw = claim_at(claims, settings.tenant_claim)
+        try:
+            tenant_id = uuid.UUID(str(tenant_raw)) if isinstance(tenant_raw, str) else None
+        except ValueError:
+            tenant_id = None
+        if tenant_id is None:
+            raise unauthorized(f"token has no usable {settings.tenant_claim!r} claim (a UUID)")
+        roles_raw = claim_at(claims, settings.roles_claim)
+        if isinstance(roles_raw, str):
+            roles = frozenset(roles_raw.split())
+        elif isinstance(roles_raw, list):
+            roles = frozenset(r for r in roles_raw if isinstance(r, str))
+        else:
+            roles = frozenset()
+        return Principal(user_id, tenant_id, roles, settings.admin_role in roles)
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer`` header, or a 401."""
+    if not authorization:
+        raise unauthorized("missing bearer token")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized("expected 'Authorization: Bearer <token>'")
+    return token.strip()
+
+
+def require_admin(principal: Principal) -> Principal:
+    """The principal when it is an admin, else a 403."""
+    if not principal.is_admin:
+        raise forbidden("admin role required")
+    return principal
+
+
+def mint_token(
+    secret: str,
+    *,
+    user_id: str,
+    tenant_id: uuid.UUID,
+    admin: bool,
+    ttl_s: int,
+    settings: Settings,
+) -> str:
+    """A development HS256 token with the configured claim names (``msr token``)."""
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": user_id, "iat": now, "nbf": now, "exp": now + ttl_s}
+    _set_claim(claims, settings.user_claim, user_id)
+    _set_claim(claims, settings.tenant_claim, str(tenant_id))
+    _set_claim(claims, settings.roles_claim, [settings.admin_role] if admin else [])
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def _set_claim(claims: dict[str, Any], path: str, value: Any) -> None:
+    parts = path.split(".")
+    target = claims
+    for part in parts[:-1]:
+        target = target.setdefault(part, {})
+    target[parts[-1]] = value

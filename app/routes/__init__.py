@@ -1,0 +1,6 @@
+"""Thin route modules: parse, call a service, shape the answer."""
+
+from app.routes import admin, health
+
+API_ROUTES = [*health.ROUTES, *admin.ROUTES]
+"""Every API route of the app, registered by ``create_app``."""

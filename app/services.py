@@ -1,0 +1,57 @@
+"""The replica's long-lived parts, built in the app's lifespan and reached by routes through ``app.state``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+
+from app.admin_settings import RuntimeSettings
+from app.auth import Authenticator, Principal, bearer_token, require_admin
+from app.background import BackgroundTasks
+from app.coordination import RedisConnection
+from app.settings import Settings
+from store.pool import Database
+
+
+@dataclass(slots=True)
+class Services:
+    """Everything a request handler may need, wired once by ``create_app``."""
+
+    settings: Settings
+    db: Database
+    redis: RedisConnection
+    runtime: RuntimeSettings
+    authenticator: Authenticator
+    background: BackgroundTasks
+
+
+ServicesDep = NamedDependency[Services]
+"""Route parameter ``services``: the replica's services."""
+PrincipalDep = NamedDependency[Principal]
+"""Route parameter ``principal`` (any authenticated caller) or ``admin`` (an admin)."""
+
+
+def services_of(state: State) -> Services:
+    """The services stored on the app state at start-up."""
+    services: Services = state.services
+    return services
+
+
+async def provide_services(state: State) -> Services:
+    """Dependency: the replica's services."""
+    return services_of(state)
+
+
+async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    """Dependency: the authenticated caller (401 otherwise)."""
+    services = services_of(request.app.state)
+    return await services.authenticator.authenticate(bearer_token(request.headers.get("authorization")))
+
+
+async def provide_admin(principal: PrincipalDep) -> Principal:
+    """Dependency: the authenticated caller, who must be an admin (403 otherwise)."""
+    return require_admin(principal)

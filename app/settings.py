@@ -1,0 +1,236 @@
+"""Process settings: one frozen object built from the environment once, in the composition root.
+
+Nothing reads the environment at import time. Tests build ``Settings(...)`` directly.
+Runtime settings that operators change while the server runs (the admin settings of seed 000)
+live in PostgreSQL instead; see ``store.settings``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+_T = TypeVar("_T")
+
+_DEFAULT_DATA_DIR = Path(".msr")
+_ALGORITHMS = frozenset({"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "PS256"})
+_CLAIM_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_:-]*(\.[A-Za-z_][A-Za-z0-9_:-]*)*$")
+
+
+class ConfigError(ValueError):
+    """A setting in the environment is malformed; the message names the variable and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the server needs to start, validated in the constructor."""
+
+    host: str = "127.0.0.1"
+    """Listen address (``MSR_HOST``)."""
+    port: int = 8000
+    """Listen port (``MSR_PORT``)."""
+    database_url: str | None = None
+    """PostgreSQL DSN (``MSR_DATABASE_URL``); None starts the embedded PostgreSQL."""
+    database_read_url: str | None = None
+    """Optional read replica for replay queries (``MSR_DATABASE_READ_URL``)."""
+    redis_url: str | None = None
+    """Redis URL (``MSR_REDIS_URL``); None starts the embedded Redis."""
+    redis_prefix: str = "msr:"
+    """Prefix of every Redis key (``MSR_REDIS_PREFIX``), so deployments can share a Redis."""
+    data_dir: Path = _DEFAULT_DATA_DIR
+    """Where the embedded servers and the development secret live (``MSR_DATA_DIR``)."""
+    jwt_secret: str | None = None
+    """HS256 secret (``MSR_JWT_SECRET``)."""
+    jwt_public_key: str | None = None
+    """PEM of the RS256/ES256 verification key, or a path to it (``MSR_JWT_PUBLIC_KEY``)."""
+    jwks_url: str | None = None
+    """The IAM's JWKS endpoint (``MSR_JWKS_URL``)."""
+    jwt_audience: str | None = None
+    """Required ``aud`` when set (``MSR_JWT_AUDIENCE``)."""
+    jwt_issuer: str | None = None
+    """Required ``iss`` when set (``MSR_JWT_ISSUER``)."""
+    jwt_algorithms: tuple[str, ...] = ()
+    """Allowed algorithms (``MSR_JWT_ALGORITHMS``, comma list); empty means those of the configured keys."""
+    jwt_leeway_s: float = 10.0
+    """Clock skew allowed on ``exp``/``nbf`` (``MSR_JWT_LEEWAY_S``)."""
+    jwks_cache_s: float = 300.0
+    """How long a fetched JWKS is trusted before it is fetched again (``MSR_JWKS_CACHE_S``)."""
+    jwks_refresh_cooldown_s: float = 10.0
+    """Least time between two fetches caused by an unknown ``kid`` (``MSR_JWKS_REFRESH_COOLDOWN_S``)."""
+    user_claim: str = "sub"
+    """Claim holding the user id (``MSR_USER_CLAIM``)."""
+    tenant_claim: str = "tenant_id"
+    """Claim holding the tenant id, a dotted path allowed (``MSR_TENANT_CLAIM``)."""
+    roles_claim: str = "roles"
+    """Claim holding the roles, a dotted path allowed (``MSR_ROLES_CLAIM``)."""
+    admin_role: str = "admin"
+    """Role that makes a principal an admin (``MSR_ADMIN_ROLE``)."""
+    allowed_origins: tuple[str, ...] = ()
+    """WebSocket/CORS origin allow-list (``MSR_ALLOWED_ORIGINS``); empty means same origin only."""
+    session_idle_timeout_s: float = 300.0
+    """Idle time after which an ACTIVE session becomes INACTIVE (``MSR_SESSION_IDLE_TIMEOUT_S``)."""
+    frame_interval_ms: int = 100
+    """Wall-clock period of playback frames (``MSR_FRAME_INTERVAL_MS``)."""
+    max_body_bytes: int = 16 * 1024 * 1024
+    """Largest request body accepted (``MSR_MAX_BODY_BYTES``)."""
+    db_pool_min: int = 2
+    """Least connections kept open to PostgreSQL (``MSR_DB_POOL_MIN``)."""
+    db_pool_max: int = 10
+    """Most connections open to PostgreSQL (``MSR_DB_POOL_MAX``)."""
+    db_command_timeout_s: float = 30.0
+    """Client-side timeout of one database command (``MSR_DB_COMMAND_TIMEOUT_S``)."""
+    db_statement_timeout_ms: int = 30_000
+    """Server-side ``statement_timeout`` of every connection (``MSR_DB_STATEMENT_TIMEOUT_MS``)."""
+    settings_poll_s: float = 0.5
+    """How often a replica checks for changed admin settings (``MSR_SETTINGS_POLL_S``)."""
+    log_level: str = "INFO"
+    """Log level (``MSR_LOG_LEVEL``)."""
+    static_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "static")
+    """Folder of the browser UI (``MSR_STATIC_DIR``)."""
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.port <= 65535, "MSR_PORT", f"must be a port number 1-65535, got {self.port}")
+        for name, url, schemes in (
+            ("MSR_DATABASE_URL", self.database_url, ("postgres", "postgresql")),
+            ("MSR_DATABASE_READ_URL", self.database_read_url, ("postgres", "postgresql")),
+            ("MSR_REDIS_URL", self.redis_url, ("redis", "rediss", "unix")),
+        ):
+            if url is not None:
+                scheme = urlsplit(url).scheme
+                _check(scheme in schemes, name, f"must be a URL with scheme {' or '.join(schemes)}")
+        _check(
+            self.jwt_secret is None or len(self.jwt_secret.encode()) >= 32,
+            "MSR_JWT_SECRET",
+            "must be at least 32 bytes long (HS256 needs a key as long as its hash)",
+        )
+        _check(
+            not (self.jwt_public_key and self.jwks_url),
+            "MSR_JWKS_URL",
+            "set either MSR_JWT_PUBLIC_KEY or MSR_JWKS_URL, not both",
+        )
+        if self.jwks_url is not None:
+            _check(
+                urlsplit(self.jwks_url).scheme in ("http", "https"),
+                "MSR_JWKS_URL",
+                "must be an http(s) URL",
+            )
+        unknown = [a for a in self.jwt_algorithms if a not in _ALGORITHMS]
+        _check(
+            not unknown, "MSR_JWT_ALGORITHMS", f"unknown algorithm(s) {unknown}; use {sorted(_ALGORITHMS)}"
+        )
+        for name, claim in (
+            ("MSR_USER_CLAIM", self.user_claim),
+            ("MSR_TENANT_CLAIM", self.tenant_claim),
+            ("MSR_ROLES_CLAIM", self.roles_claim),
+        ):
+            _check(
+                bool(_CLAIM_PATH.match(claim)), name, "must be a claim name or a dotted path of claim names"
+            )
+        _check(bool(self.admin_role), "MSR_ADMIN_ROLE", "must not be empty")
+        _check(self.session_idle_timeout_s > 0, "MSR_SESSION_IDLE_TIMEOUT_S", "must be > 0")
+        _check(10 <= self.frame_interval_ms <= 10_000, "MSR_FRAME_INTERVAL_MS", "must be 10-10000")
+        _check(self.max_body_bytes >= 1024, "MSR_MAX_BODY_BYTES", "must be >= 1024")
+        _check(1 <= self.db_pool_min <= self.db_pool_max, "MSR_DB_POOL_MIN", "must be 1..MSR_DB_POOL_MAX")
+        _check(self.db_command_timeout_s > 0, "MSR_DB_COMMAND_TIMEOUT_S", "must be > 0")
+        _check(self.db_statement_timeout_ms >= 0, "MSR_DB_STATEMENT_TIMEOUT_MS", "must be >= 0")
+        _check(self.jwt_leeway_s >= 0, "MSR_JWT_LEEWAY_S", "must be >= 0")
+        _check(self.jwks_cache_s > 0, "MSR_JWKS_CACHE_S", "must be > 0")
+        _check(self.jwks_refresh_cooldown_s >= 0, "MSR_JWKS_REFRESH_COOLDOWN_S", "must be >= 0")
+        _check(self.settings_poll_s > 0, "MSR_SETTINGS_POLL_S", "must be > 0")
+        _check(
+            self.log_level in ("DEBUG", "INFO", "WARNING", "ERROR"),
+            "MSR_LOG_LEVEL",
+            "must be DEBUG, INFO, WARNING or ERROR",
+        )
+        for origin in self.allowed_origins:
+            _check(
+                origin == "*" or urlsplit(origin).scheme in ("http", "https"),
+                "MSR_ALLOWED_ORIGINS",
+                f"{origin!r} is not an origin like https://host:port or *",
+            )
+
+    @property
+    def has_verification_key(self) -> bool:
+        """Whether any token verification key is configured."""
+        return bool(self.jwt_secret or self.jwt_public_key or self.jwks_url)
+
+    def replace(self, **changes: object) -> Settings:
+        """Return a copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Build settings from ``MSR_*`` variables; a malformed value raises ConfigError naming it."""
+        reader = _EnvReader(env)
+        values: dict[str, object] = {
+            "host": reader.text("MSR_HOST"),
+            "port": reader.parse("MSR_PORT", int, "an integer"),
+            "database_url": reader.text("MSR_DATABASE_URL"),
+            "database_read_url": reader.text("MSR_DATABASE_READ_URL"),
+            "redis_url": reader.text("MSR_REDIS_URL"),
+            "redis_prefix": reader.text("MSR_REDIS_PREFIX"),
+            "data_dir": reader.parse("MSR_DATA_DIR", Path, "a path"),
+            "jwt_secret": reader.text("MSR_JWT_SECRET"),
+            "jwt_public_key": reader.text("MSR_JWT_PUBLIC_KEY"),
+            "jwks_url": reader.text("MSR_JWKS_URL"),
+            "jwt_audience": reader.text("MSR_JWT_AUDIENCE"),
+            "jwt_issuer": reader.text("MSR_JWT_ISSUER"),
+            "jwt_algorithms": reader.parse("MSR_JWT_ALGORITHMS", _comma_list, "a comma list"),
+            "jwt_leeway_s": reader.parse("MSR_JWT_LEEWAY_S", float, "a number of seconds"),
+            "jwks_cache_s": reader.parse("MSR_JWKS_CACHE_S", float, "a number of seconds"),
+            "jwks_refresh_cooldown_s": reader.parse(
+                "MSR_JWKS_REFRESH_COOLDOWN_S", float, "a number of seconds"
+            ),
+            "user_claim": reader.text("MSR_USER_CLAIM"),
+            "tenant_claim": reader.text("MSR_TENANT_CLAIM"),
+            "roles_claim": reader.text("MSR_ROLES_CLAIM"),
+            "admin_role": reader.text("MSR_ADMIN_ROLE"),
+            "allowed_origins": reader.parse("MSR_ALLOWED_ORIGINS", _comma_list, "a comma list of origins"),
+            "session_idle_timeout_s": reader.parse(
+                "MSR_SESSION_IDLE_TIMEOUT_S", float, "a number of seconds"
+            ),
+            "frame_interval_ms": reader.parse("MSR_FRAME_INTERVAL_MS", int, "an integer"),
+            "max_body_bytes": reader.parse("MSR_MAX_BODY_BYTES", int, "an integer"),
+            "db_pool_min": reader.parse("MSR_DB_POOL_MIN", int, "an integer"),
+            "db_pool_max": reader.parse("MSR_DB_POOL_MAX", int, "an integer"),
+            "db_command_timeout_s": reader.parse("MSR_DB_COMMAND_TIMEOUT_S", float, "a number of seconds"),
+            "db_statement_timeout_ms": reader.parse("MSR_DB_STATEMENT_TIMEOUT_MS", int, "an integer"),
+            "settings_poll_s": reader.parse("MSR_SETTINGS_POLL_S", float, "a number of seconds"),
+            "log_level": reader.parse("MSR_LOG_LEVEL", str.upper, "a level name"),
+            "static_dir": reader.parse("MSR_STATIC_DIR", Path, "a path"),
+        }
+        return cls(**{name: value for name, value in values.items() if value is not None})  # type: ignore[arg-type]
+
+
+def _check(ok: bool, variable: str, problem: str) -> None:
+    if not ok:
+        raise ConfigError(f"{variable} {problem}")
+
+
+def _comma_list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+class _EnvReader:
+    """Reads optional variables; empty strings count as unset."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def text(self, name: str) -> str | None:
+        raw = self._env.get(name, "").strip()
+        return raw or None
+
+    def parse(self, name: str, convert: Callable[[str], _T], expected: str) -> _T | None:
+        raw = self.text(name)
+        if raw is None:
+            return None
+        try:
+            return convert(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be {expected}, got {raw!r}") from None

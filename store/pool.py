@@ -1,0 +1,123 @@
+"""The asyncpg pools (primary and optional read replica), their lifecycle, and driver-error translation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import TypeAlias
+
+import asyncpg
+
+from store.errors import StoreUnavailableError
+
+_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.QueryCanceledError,
+)
+
+
+Connection: TypeAlias = "asyncpg.Connection | asyncpg.pool.PoolConnectionProxy"
+"""A borrowed connection, as the repositories see it."""
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Turn "PostgreSQL is not there" driver errors into :class:`StoreUnavailableError`."""
+    try:
+        yield
+    except _UNAVAILABLE as exc:
+        raise StoreUnavailableError(f"database unavailable: {type(exc).__name__}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class PoolConfig:
+    """How the pools connect; built by the composition root from the process settings."""
+
+    dsn: str
+    read_dsn: str | None = None
+    min_size: int = 2
+    max_size: int = 10
+    command_timeout_s: float = 30.0
+    statement_timeout_ms: int = 30_000
+    connect_timeout_s: float = 5.0
+
+
+class Database:
+    """Owns the pools: ``db.connection()`` for writes, ``db.read_connection()`` for replay reads."""
+
+    def __init__(self, config: PoolConfig) -> None:
+        self._config = config
+        self._pool: asyncpg.Pool | None = None
+        self._read_pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        """Create the pools; raises StoreUnavailableError when PostgreSQL cannot be reached."""
+        with translate_errors():
+            self._pool = await self._create(self._config.dsn)
+            if self._config.read_dsn:
+                self._read_pool = await self._create(self._config.read_dsn)
+
+    async def _create(self, dsn: str) -> asyncpg.Pool:
+        config = self._config
+        return await asyncpg.create_pool(
+            dsn,
+            min_size=config.min_size,
+            max_size=config.max_size,
+            command_timeout=config.command_timeout_s,
+            timeout=config.connect_timeout_s,
+            server_settings={
+                "application_name": "msr",
+                "statement_timeout": str(config.statement_timeout_ms),
+                # JIT compilation costs more than it saves on our short, index-driven queries.
+                "jit": "off",
+            },
+        )
+
+    async def close(self) -> None:
+        """Close the pools, waiting briefly for borrowed connections."""
+        for pool in (self._read_pool, self._pool):
+            if pool is not None:
+                try:
+                    await asyncio.wait_for(pool.close(), timeout=5.0)
+                except TimeoutError:
+                    pool.terminate()
+        self._pool = self._read_pool = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The primary pool; only the store's repositories use it."""
+        if self._pool is None:
+            raise StoreUnavailableError("database pool is not open")
+        return self._pool
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        """Borrow a connection of the primary."""
+        with translate_errors():
+            async with self.pool.acquire() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def read_connection(self) -> AsyncIterator[Connection]:
+        """Borrow a connection for replay reads: the read replica when configured, else the primary."""
+        pool = self._read_pool or self.pool
+        with translate_errors():
+            async with pool.acquire() as conn:
+                yield conn
+
+    async def ping(self, timeout_s: float = 1.0) -> bool:
+        """Whether the primary answers ``SELECT 1`` within the timeout."""
+        try:
+            async with asyncio.timeout(timeout_s), self.connection() as conn:
+                await conn.fetchval("SELECT 1")
+        except (StoreUnavailableError, TimeoutError, asyncpg.PostgresError):
+            return False
+        return True

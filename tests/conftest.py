@@ -1,0 +1,129 @@
+"""Fixtures: real PostgreSQL and Redis (embedded unless MSR_TEST_DATABASE_URL / MSR_TEST_REDIS_URL are set),
+a migrated template database cloned per test, and real servers on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from app.embedded import EmbeddedPostgres, EmbeddedRedis
+from app.settings import Settings
+from store.migrate import migrate
+from tests.support import TEST_SECRET, RunningServer, serve, with_database
+
+
+@pytest.fixture(scope="session")
+def pg_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server for the whole run."""
+    given = os.environ.get("MSR_TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    postgres = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
+    try:
+        yield postgres.start()
+    finally:
+        postgres.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis server for the whole run (tests isolate themselves by key prefix)."""
+    given = os.environ.get("MSR_TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    redis = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield redis.start()
+    finally:
+        redis.stop()
+
+
+@pytest.fixture(scope="session")
+def template_database(pg_base_url: str) -> Iterator[str]:
+    """A migrated database that every test clones (fast: a file copy inside PostgreSQL)."""
+    name = f"msr_template_{uuid.uuid4().hex[:8]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(pg_base_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        await migrate(with_database(pg_base_url, name))
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(pg_base_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    yield name
+    asyncio.run(drop())
+
+
+@pytest.fixture
+async def database_url(pg_base_url: str, template_database: str) -> AsyncIterator[str]:
+    """A fresh migrated database for one test."""
+    name = f"msr_test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(pg_base_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    finally:
+        await conn.close()
+    yield with_database(pg_base_url, name)
+    conn = await asyncpg.connect(pg_base_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def settings(database_url: str, redis_base_url: str, tmp_path: Path) -> Settings:
+    """Settings of a test server: its own database and Redis key prefix."""
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_base_url,
+        redis_prefix=f"t{uuid.uuid4().hex[:10]}:",
+        data_dir=tmp_path / "data",
+        jwt_secret=TEST_SECRET,
+        settings_poll_s=0.1,
+        db_pool_min=1,
+        db_pool_max=5,
+    )
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[RunningServer]:
+    """A real server for the test's settings."""
+    async with serve(settings) as running:
+        yield running
+
+
+@pytest.fixture
+def start_server() -> Callable[[Settings], AbstractAsyncContextManager[RunningServer]]:
+    """Start more servers (another replica, other settings) inside a test."""
+    return serve
+
+
+@pytest.fixture(autouse=True)
+async def fail_on_unhandled_task_errors() -> AsyncIterator[None]:
+    """A background task that dies with an exception fails the test that caused it."""
+    errors: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    yield
+    loop.set_exception_handler(None)
+    assert not errors, f"unhandled errors in tasks: {errors}"

@@ -1,0 +1,103 @@
+"""Test helpers: real servers on loopback, tokens, database URLs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import jwt
+import uvicorn
+
+from app.asgi import create_app
+from app.settings import Settings
+
+TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+
+
+def with_database(dsn: str, database: str) -> str:
+    """The same DSN pointing at another database."""
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+def make_token(
+    user: str = "user-1",
+    tenant: uuid.UUID | str | None = None,
+    *,
+    admin: bool = False,
+    secret: str = TEST_SECRET,
+    ttl: int = 3600,
+    algorithm: str = "HS256",
+    headers: dict[str, Any] | None = None,
+    **extra: Any,
+) -> str:
+    """A signed token with the default claim names."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": user,
+        "tenant_id": str(tenant or uuid.UUID(int=1)),
+        "roles": ["admin"] if admin else [],
+        "iat": now,
+        "exp": now + ttl,
+    }
+    claims.update(extra)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    return jwt.encode(claims, secret, algorithm=algorithm, headers=headers)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class RunningServer:
+    """A real MSR server on a loopback port."""
+
+    url: str
+    settings: Settings
+    server: uvicorn.Server
+
+    def client(self, **kwargs: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, timeout=30, **kwargs)
+
+
+class _InProcessServer(uvicorn.Server):
+    """uvicorn in the test's own loop, leaving the process's signal handlers alone."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[RunningServer]:
+    """Run ``create_app(settings)`` under uvicorn on a free port until the block exits."""
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=0,
+        lifespan="on",
+        log_config=None,
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
+    )
+    server = _InProcessServer(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("server stopped during start-up")
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield RunningServer(f"http://127.0.0.1:{port}", settings, server)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=30)
