@@ -61,9 +61,7 @@ def parse_settings_update(body: bytes) -> dict[str, Any]:
 def _validated(name: str, value: Any) -> Any:
     if name == "data_retention_cron_expression":
         if not is_valid_cron(value):
-            raise validation_error(
-                f"{name} must be a 5-field cron expression such as '0 2 * * *'", {"field": name}
-            )
+            raise validation_error(f"{name} must be a 5-field cron expression such as '0 2 * * *'", {"field": name})
         return " ".join(value.split())
     if name == "earliest_valid_timestamp":
         moment = parse_rfc3339(value)

@@ -20,10 +20,12 @@ from app.errors import EXCEPTION_HANDLERS
 from app.routes import API_ROUTES
 from app.routes.ui import ui_router
 from app.services import Services, provide_admin, provide_principal, provide_services
+from app.sessions import AdmissionControl, SessionLiveness, SessionService
 from app.settings import ConfigError, Settings
 from app.web import add_correlation_header, bind_correlation_id
 from store.migrate import migrate
 from store.pool import Database, PoolConfig
+from store.sessions import SessionRepository
 from store.settings import SettingsRepository
 
 _log = logging.getLogger("msr.app")
@@ -55,8 +57,21 @@ def create_app(settings: Settings) -> Litestar:
         try:
             runtime = RuntimeSettings(SettingsRepository(db))
             await runtime.load()
-            app.state.services = Services(settings, db, redis, runtime, authenticator, background)
+            session_repository = SessionRepository(db)
+            liveness = SessionLiveness(session_repository)
+            sessions = SessionService(
+                session_repository,
+                AdmissionControl(redis, session_repository),
+                liveness,
+                settings.session_idle_timeout_s,
+            )
+            await sessions.sync_admission()
+            app.state.services = Services(settings, db, redis, runtime, authenticator, background, sessions)
             background.every("settings-refresh", settings.settings_poll_s, runtime.refresh)
+            idle_timeout = settings.session_idle_timeout_s
+            background.every("liveness-flush", min(2.0, idle_timeout / 5), liveness.flush)
+            background.every("idle-expiry", min(5.0, idle_timeout / 5), sessions.expire_idle)
+            background.every("admission-reconcile", 10.0, sessions.reconcile_admission)
             _log.info("replica ready")
             yield
         finally:

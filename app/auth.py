@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Mapping
@@ -19,6 +20,8 @@ from typing import Any
 
 import anyio
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import get_default_algorithms
 
 from app.errors import forbidden, unauthorized
@@ -38,6 +41,7 @@ class Principal:
     tenant_id: uuid.UUID
     roles: frozenset[str]
     is_admin: bool
+    is_global_admin: bool = False
 
 
 def claim_at(claims: Mapping[str, Any], path: str) -> Any:
@@ -96,8 +100,13 @@ class JwksCache:
 
     def _fetch(self) -> dict[str, Any]:
         request = urllib.request.Request(self._url, headers={"Accept": "application/json"})  # noqa: S310
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - scheme checked in Settings
-            body = response.read(_JWKS_MAX_BYTES + 1)
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - scheme checked in Settings
+                body = response.read(_JWKS_MAX_BYTES + 1)
+        except urllib.error.HTTPError as exc:
+            # The error carries the open response; close it or every failed fetch leaks a socket.
+            exc.close()
+            raise ValueError(f"JWKS endpoint answered HTTP {exc.code}") from None
         if len(body) > _JWKS_MAX_BYTES:
             raise ValueError("JWKS document too large")
         document = json.loads(body)
@@ -106,13 +115,23 @@ class JwksCache:
         return document
 
 
-def _load_public_key(value: str) -> str:
+def load_public_key(value: str) -> str:
+    """The PEM of ``MSR_JWT_PUBLIC_KEY`` (given inline or as a file path), checked to be a usable key."""
     if value.lstrip().startswith("-----BEGIN"):
-        return value
-    path = Path(value)
-    if not path.is_file():
-        raise ConfigError("MSR_JWT_PUBLIC_KEY must be a PEM public key or the path of a PEM file")
-    return path.read_text(encoding="utf-8")
+        pem = value
+    else:
+        path = Path(value)
+        if not path.is_file():
+            raise ConfigError("MSR_JWT_PUBLIC_KEY must be a PEM public key or the path of a PEM file")
+        pem = path.read_text(encoding="utf-8")
+    try:
+        key = serialization.load_pem_public_key(pem.encode())
+    except ValueError:
+        raise ConfigError("MSR_JWT_PUBLIC_KEY is not a readable PEM public key") from None
+    # A bad key would otherwise surface only as every request being a 401.
+    if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        raise ConfigError("MSR_JWT_PUBLIC_KEY must be an RSA or EC public key")
+    return pem
 
 
 class Authenticator:
@@ -121,7 +140,7 @@ class Authenticator:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._secret = settings.jwt_secret
-        self._public_key = _load_public_key(settings.jwt_public_key) if settings.jwt_public_key else None
+        self._public_key = load_public_key(settings.jwt_public_key) if settings.jwt_public_key else None
         self._jwks = (
             JwksCache(settings.jwks_url, settings.jwks_cache_s, settings.jwks_refresh_cooldown_s)
             if settings.jwks_url
@@ -155,7 +174,8 @@ class Authenticator:
                 audience=settings.jwt_audience,
                 issuer=settings.jwt_issuer,
                 leeway=settings.jwt_leeway_s,
-                options={"require": ["exp"]},
+                # Without a configured audience the claim is not ours to judge (SPEC 9: checked when set).
+                options={"require": ["exp"], "verify_aud": settings.jwt_audience is not None},
             )
         except jwt.ExpiredSignatureError:
             raise unauthorized("token expired") from None
@@ -202,7 +222,8 @@ class Authenticator:
             roles = frozenset(r for r in roles_raw if isinstance(r, str))
         else:
             roles = frozenset()
-        return Principal(user_id, tenant_id, roles, settings.admin_role in roles)
+        is_admin = settings.admin_role in roles
+        return Principal(user_id, tenant_id, roles, is_admin, is_admin and settings.global_admin_role in roles)
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -143,11 +143,7 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
     if args.ttl <= 0:
         print("msr token: --ttl must be > 0 seconds", file=sys.stderr)
         return 2
-    print(
-        mint_token(
-            secret, user_id=args.user, tenant_id=tenant, admin=args.admin, ttl_s=args.ttl, settings=settings
-        )
-    )
+    print(mint_token(secret, user_id=args.user, tenant_id=tenant, admin=args.admin, ttl_s=args.ttl, settings=settings))
     return 0
 
 
@@ -156,9 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the server (embedded PostgreSQL/Redis unless their URLs are set)")
     commands.add_parser("migrate", help="apply the database migrations and exit")
-    token = commands.add_parser(
-        "token", help="mint a development token with MSR_JWT_SECRET or the dev secret"
-    )
+    token = commands.add_parser("token", help="mint a development token with MSR_JWT_SECRET or the dev secret")
     token.add_argument("--user", required=True, help="user id (the 'sub' claim)")
     token.add_argument("--tenant", required=True, help="tenant id (a UUID)")
     token.add_argument("--admin", action="store_true", help="give the admin role")

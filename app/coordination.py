@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 
@@ -18,6 +21,9 @@ class RedisConnection:
             socket_connect_timeout=2.0,
             health_check_interval=15,
             decode_responses=False,
+            # A pooled connection can be dead after a Redis restart; one quick retry on a fresh one hides that.
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
+            retry_on_error=[RedisConnectionError],
         )
         self.prefix = prefix
 

@@ -60,9 +60,7 @@ class EmbeddedPostgres:
         from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # noqa: PLC0415
 
         with contextlib.suppress(subprocess.CalledProcessError):
-            pg_ctl(
-                ["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=self._server.system_user, timeout=30
-            )
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=self._server.system_user, timeout=30)
         _log.info("stopped embedded PostgreSQL")
 
     def restart(self) -> None:

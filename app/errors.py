@@ -22,8 +22,10 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from redis.exceptions import RedisError
 
 from app.web import correlation_id_of, utc_now_rfc3339
+from store.errors import ConflictError, StoreUnavailableError
 
 _log = logging.getLogger("msr.errors")
 
@@ -149,7 +151,9 @@ def _handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) 
     if isinstance(exc, NotFoundException):
         error = not_found("no such resource")
     elif isinstance(exc, MethodNotAllowedException):
-        error = ApiError(405, ErrorCode.METHOD_NOT_ALLOWED, "method not allowed on this resource")
+        # Keep the router's Allow header: it tells the client which methods would work.
+        allow = {k: v for k, v in (exc.headers or {}).items() if k.lower() == "allow"}
+        error = ApiError(405, ErrorCode.METHOD_NOT_ALLOWED, "method not allowed on this resource", headers=allow)
     elif isinstance(exc, RequestEntityTooLarge):
         error = ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, "request body is too large")
     elif isinstance(exc, ValidationException):
@@ -168,6 +172,15 @@ def _handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) 
     return _respond(request, error)
 
 
+def _handle_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    _log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return _respond(request, service_unavailable("a dependency is unavailable; retry in a moment"))
+
+
+def _handle_conflict(request: Request[Any, Any, Any], exc: ConflictError) -> Response[dict[str, Any]]:
+    return _respond(request, ApiError(409, ErrorCode.CONFLICT, str(exc), action="reload_and_retry"))
+
+
 def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     _log.error(
         "unhandled error on %s %s",
@@ -175,9 +188,7 @@ def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respo
         request.url.path,
         exc_info=(type(exc), exc, exc.__traceback__),
     )
-    return _respond(
-        request, ApiError(500, ErrorCode.INTERNAL_SERVER_ERROR, "internal error; quote the correlation id")
-    )
+    return _respond(request, ApiError(500, ErrorCode.INTERNAL_SERVER_ERROR, "internal error; quote the correlation id"))
 
 
 def _first_line(text: str) -> str:
@@ -187,6 +198,9 @@ def _first_line(text: str) -> str:
 EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
     ApiError: _handle_api_error,
     HTTPException: _handle_http_exception,
+    StoreUnavailableError: _handle_unavailable,
+    RedisError: _handle_unavailable,
+    ConflictError: _handle_conflict,
     Exception: _handle_unexpected,
 }
 """Exception handlers to register on the app."""

@@ -13,6 +13,7 @@ from app.admin_settings import RuntimeSettings
 from app.auth import Authenticator, Principal, bearer_token, require_admin
 from app.background import BackgroundTasks
 from app.coordination import RedisConnection
+from app.sessions import SessionService
 from app.settings import Settings
 from store.pool import Database
 
@@ -27,6 +28,7 @@ class Services:
     runtime: RuntimeSettings
     authenticator: Authenticator
     background: BackgroundTasks
+    sessions: SessionService
 
 
 ServicesDep = NamedDependency[Services]

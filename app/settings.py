@@ -8,6 +8,7 @@ live in PostgreSQL instead; see ``store.settings``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 _T = TypeVar("_T")
 
 _DEFAULT_DATA_DIR = Path(".msr")
+_HMAC = frozenset({"HS256", "HS384", "HS512"})
 _ALGORITHMS = frozenset({"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "PS256"})
 _CLAIM_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_:-]*(\.[A-Za-z_][A-Za-z0-9_:-]*)*$")
 
@@ -69,7 +71,9 @@ class Settings:
     roles_claim: str = "roles"
     """Claim holding the roles, a dotted path allowed (``MSR_ROLES_CLAIM``)."""
     admin_role: str = "admin"
-    """Role that makes a principal an admin (``MSR_ADMIN_ROLE``)."""
+    """Role that makes a principal an admin of their tenant (``MSR_ADMIN_ROLE``)."""
+    global_admin_role: str = "msr-global-admin"
+    """Role that, with the admin role, extends an admin's reach to every tenant (``MSR_GLOBAL_ADMIN_ROLE``)."""
     allowed_origins: tuple[str, ...] = ()
     """WebSocket/CORS origin allow-list (``MSR_ALLOWED_ORIGINS``); empty means same origin only."""
     session_idle_timeout_s: float = 300.0
@@ -120,28 +124,30 @@ class Settings:
                 "must be an http(s) URL",
             )
         unknown = [a for a in self.jwt_algorithms if a not in _ALGORITHMS]
-        _check(
-            not unknown, "MSR_JWT_ALGORITHMS", f"unknown algorithm(s) {unknown}; use {sorted(_ALGORITHMS)}"
-        )
+        _check(not unknown, "MSR_JWT_ALGORITHMS", f"unknown algorithm(s) {unknown}; use {sorted(_ALGORITHMS)}")
+        if self.jwt_algorithms and self.has_verification_key:
+            usable = (self.jwt_secret is not None and any(a in _HMAC for a in self.jwt_algorithms)) or (
+                bool(self.jwt_public_key or self.jwks_url) and any(a not in _HMAC for a in self.jwt_algorithms)
+            )
+            # Otherwise every token would be rejected: a configuration mistake, not a policy.
+            _check(usable, "MSR_JWT_ALGORITHMS", "allows no algorithm of the configured key")
         for name, claim in (
             ("MSR_USER_CLAIM", self.user_claim),
             ("MSR_TENANT_CLAIM", self.tenant_claim),
             ("MSR_ROLES_CLAIM", self.roles_claim),
         ):
-            _check(
-                bool(_CLAIM_PATH.match(claim)), name, "must be a claim name or a dotted path of claim names"
-            )
+            _check(bool(_CLAIM_PATH.match(claim)), name, "must be a claim name or a dotted path of claim names")
         _check(bool(self.admin_role), "MSR_ADMIN_ROLE", "must not be empty")
-        _check(self.session_idle_timeout_s > 0, "MSR_SESSION_IDLE_TIMEOUT_S", "must be > 0")
+        _check(_positive(self.session_idle_timeout_s), "MSR_SESSION_IDLE_TIMEOUT_S", "must be > 0")
         _check(10 <= self.frame_interval_ms <= 10_000, "MSR_FRAME_INTERVAL_MS", "must be 10-10000")
         _check(self.max_body_bytes >= 1024, "MSR_MAX_BODY_BYTES", "must be >= 1024")
         _check(1 <= self.db_pool_min <= self.db_pool_max, "MSR_DB_POOL_MIN", "must be 1..MSR_DB_POOL_MAX")
-        _check(self.db_command_timeout_s > 0, "MSR_DB_COMMAND_TIMEOUT_S", "must be > 0")
+        _check(_positive(self.db_command_timeout_s), "MSR_DB_COMMAND_TIMEOUT_S", "must be > 0")
         _check(self.db_statement_timeout_ms >= 0, "MSR_DB_STATEMENT_TIMEOUT_MS", "must be >= 0")
-        _check(self.jwt_leeway_s >= 0, "MSR_JWT_LEEWAY_S", "must be >= 0")
-        _check(self.jwks_cache_s > 0, "MSR_JWKS_CACHE_S", "must be > 0")
-        _check(self.jwks_refresh_cooldown_s >= 0, "MSR_JWKS_REFRESH_COOLDOWN_S", "must be >= 0")
-        _check(self.settings_poll_s > 0, "MSR_SETTINGS_POLL_S", "must be > 0")
+        _check(_positive(self.jwt_leeway_s, zero=True), "MSR_JWT_LEEWAY_S", "must be >= 0")
+        _check(_positive(self.jwks_cache_s), "MSR_JWKS_CACHE_S", "must be > 0")
+        _check(_positive(self.jwks_refresh_cooldown_s, zero=True), "MSR_JWKS_REFRESH_COOLDOWN_S", "must be >= 0")
+        _check(_positive(self.settings_poll_s), "MSR_SETTINGS_POLL_S", "must be > 0")
         _check(
             self.log_level in ("DEBUG", "INFO", "WARNING", "ERROR"),
             "MSR_LOG_LEVEL",
@@ -149,7 +155,7 @@ class Settings:
         )
         for origin in self.allowed_origins:
             _check(
-                origin == "*" or urlsplit(origin).scheme in ("http", "https"),
+                origin == "*" or _is_origin(origin),
                 "MSR_ALLOWED_ORIGINS",
                 f"{origin!r} is not an origin like https://host:port or *",
             )
@@ -183,17 +189,14 @@ class Settings:
             "jwt_algorithms": reader.parse("MSR_JWT_ALGORITHMS", _comma_list, "a comma list"),
             "jwt_leeway_s": reader.parse("MSR_JWT_LEEWAY_S", float, "a number of seconds"),
             "jwks_cache_s": reader.parse("MSR_JWKS_CACHE_S", float, "a number of seconds"),
-            "jwks_refresh_cooldown_s": reader.parse(
-                "MSR_JWKS_REFRESH_COOLDOWN_S", float, "a number of seconds"
-            ),
+            "jwks_refresh_cooldown_s": reader.parse("MSR_JWKS_REFRESH_COOLDOWN_S", float, "a number of seconds"),
             "user_claim": reader.text("MSR_USER_CLAIM"),
             "tenant_claim": reader.text("MSR_TENANT_CLAIM"),
             "roles_claim": reader.text("MSR_ROLES_CLAIM"),
             "admin_role": reader.text("MSR_ADMIN_ROLE"),
+            "global_admin_role": reader.text("MSR_GLOBAL_ADMIN_ROLE"),
             "allowed_origins": reader.parse("MSR_ALLOWED_ORIGINS", _comma_list, "a comma list of origins"),
-            "session_idle_timeout_s": reader.parse(
-                "MSR_SESSION_IDLE_TIMEOUT_S", float, "a number of seconds"
-            ),
+            "session_idle_timeout_s": reader.parse("MSR_SESSION_IDLE_TIMEOUT_S", float, "a number of seconds"),
             "frame_interval_ms": reader.parse("MSR_FRAME_INTERVAL_MS", int, "an integer"),
             "max_body_bytes": reader.parse("MSR_MAX_BODY_BYTES", int, "an integer"),
             "db_pool_min": reader.parse("MSR_DB_POOL_MIN", int, "an integer"),
@@ -210,6 +213,27 @@ class Settings:
 def _check(ok: bool, variable: str, problem: str) -> None:
     if not ok:
         raise ConfigError(f"{variable} {problem}")
+
+
+def _positive(value: float, *, zero: bool = False) -> bool:
+    # NaN fails every comparison, and an infinite timeout or period would silently disable its feature.
+    return math.isfinite(value) and (value >= 0 if zero else value > 0)
+
+
+def _is_origin(value: str) -> bool:
+    # Browsers send Origin as scheme://host[:port] exactly; anything more could never match.
+    try:
+        parts = urlsplit(value)
+        _ = parts.port
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and parts.username is None
+        and not (parts.path or parts.query or parts.fragment)
+        and value == f"{parts.scheme}://{parts.netloc}"
+    )
 
 
 def _comma_list(raw: str) -> tuple[str, ...]:

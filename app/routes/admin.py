@@ -15,9 +15,7 @@ from app.web import envelope
 @get("/admin/settings", tags=["admin"], summary="Get the session configuration")
 async def get_settings(admin: PrincipalDep, services: ServicesDep) -> Response[dict[str, Any]]:
     """The eight runtime settings."""
-    return envelope(
-        settings_as_json(dataclasses.asdict(services.runtime.current)), "Get settings successfully"
-    )
+    return envelope(settings_as_json(dataclasses.asdict(services.runtime.current)), "Get settings successfully")
 
 
 @put("/admin/settings", tags=["admin"], summary="Update the configuration", status_code=200)

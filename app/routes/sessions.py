@@ -1,0 +1,189 @@
+"""The multi-session API of seed 000: create, terminate, delete, and the admin listing."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal, cast
+
+import msgspec
+from litestar import Request, Response, delete, get, post
+from litestar.params import FromPath, FromQuery, HeaderParameter
+
+from app.errors import validation_error
+from app.services import PrincipalDep, ServicesDep
+from app.sessions import ListRequest
+from app.web import envelope, rfc3339
+from store.sessions import SORTABLE_COLUMNS, SessionRow
+
+IfMatch = Annotated[str | None, HeaderParameter(name="If-Match")]
+"""Optional ``If-Match: <occ_lock>`` header that makes a write conditional."""
+_MAX_PAGE_SIZE = 200
+_MAX_BULK = 1000
+
+
+def session_json(row: SessionRow) -> dict[str, Any]:
+    """A session as seed 000 shows it (``update_at`` as the seed spells it, and ``updated_at``)."""
+    updated = rfc3339(row.updated_at)
+    return {
+        "id": str(row.id),
+        "user_id": row.user_id,
+        "tenant_id": str(row.tenant_id),
+        "status": row.status,
+        "last_seen_at": rfc3339(row.last_seen_at),
+        "created_at": rfc3339(row.created_at),
+        "update_at": updated,
+        "updated_at": updated,
+        "created_by": row.created_by,
+        "updated_by": row.updated_by,
+        "occ_lock": row.occ_lock,
+    }
+
+
+def parse_uuid(value: str, field: str) -> uuid.UUID:
+    """A UUID from a path or query value, or a 400 naming the field."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise validation_error(f"{field} must be a UUID", {"field": field}) from None
+
+
+def _expected_occ_lock(query_value: str | None, if_match: str | None) -> int | None:
+    raw = query_value if query_value is not None else if_match
+    if raw is None:
+        return None
+    text = raw.strip().strip('"')
+    if not text.isdigit():
+        raise validation_error("occ_lock must be a non-negative integer", {"field": "occ_lock"})
+    return int(text)
+
+
+@post("/session", tags=["sessions"], summary="Create a session", status_code=201)
+async def create_session(principal: PrincipalDep, services: ServicesDep) -> Response[dict[str, Any]]:
+    """A new ACTIVE session of the caller; 429 past ``max_active_sessions``."""
+    row = await services.sessions.create(principal, services.runtime.current.max_active_sessions)
+    return envelope(session_json(row), "Created session successfully", status_code=201)
+
+
+@delete("/session/{session_id:str}", tags=["sessions"], summary="Delete a session", status_code=204)
+async def delete_session(
+    session_id: FromPath[str],
+    principal: PrincipalDep,
+    services: ServicesDep,
+    occ_lock: FromQuery[str | None] = None,
+    if_match: IfMatch = None,
+) -> None:
+    """Delete a session (owner or admin of its tenant). ``occ_lock`` / ``If-Match`` make it conditional."""
+    await services.sessions.delete(
+        principal, parse_uuid(session_id, "session_id"), _expected_occ_lock(occ_lock, if_match)
+    )
+
+
+@post("/session/{session_id:str}/terminate", tags=["sessions"], summary="Terminate a session", status_code=204)
+async def terminate_session(
+    session_id: FromPath[str],
+    principal: PrincipalDep,
+    services: ServicesDep,
+    occ_lock: FromQuery[str | None] = None,
+    if_match: IfMatch = None,
+) -> None:
+    """Terminate one of the caller's own sessions; its slot frees at once."""
+    await services.sessions.terminate_own(
+        principal, parse_uuid(session_id, "session_id"), _expected_occ_lock(occ_lock, if_match)
+    )
+
+
+class _TerminateMany(msgspec.Struct, forbid_unknown_fields=True):
+    session_ids: list[str]
+
+
+@post("/admin/sessions/terminate", tags=["admin"], summary="Terminate sessions (admin)", status_code=200)
+async def admin_terminate_sessions(
+    admin: PrincipalDep, services: ServicesDep, request: Request[Any, Any, Any]
+) -> Response[dict[str, Any]]:
+    """Terminate many sessions of the admin's tenant; answers which were terminated, inactive, or unknown."""
+    try:
+        body = msgspec.json.decode(await request.body(), type=_TerminateMany)
+    except msgspec.ValidationError as exc:
+        raise validation_error(f"invalid body: {exc}", {"field": "session_ids"}) from None
+    except msgspec.DecodeError:
+        raise validation_error("body must be a JSON object", {"field": "session_ids"}) from None
+    if not body.session_ids or len(body.session_ids) > _MAX_BULK:
+        raise validation_error(f"session_ids must hold 1 to {_MAX_BULK} ids", {"field": "session_ids"})
+    ids = [parse_uuid(value, "session_ids") for value in body.session_ids]
+    outcome = await services.sessions.terminate_many(admin, ids)
+    return envelope(outcome, "Terminated sessions successfully")
+
+
+def _parse_sort(values: list[str] | None) -> tuple[tuple[str, Literal["asc", "desc"]], ...]:
+    if not values:
+        return (("created_at", "desc"),)
+    parsed: list[tuple[str, Literal["asc", "desc"]]] = []
+    for value in values:
+        column, _, direction = value.partition(",")
+        column, direction = column.strip(), (direction.strip().lower() or "asc")
+        if column not in SORTABLE_COLUMNS:
+            raise validation_error(f"cannot sort by {column!r}", {"field": "sort", "allowed": list(SORTABLE_COLUMNS)})
+        if direction not in ("asc", "desc"):
+            raise validation_error("sort direction must be asc or desc", {"field": "sort"})
+        parsed.append((column, cast(Literal["asc", "desc"], direction)))
+    return tuple(parsed)
+
+
+def _positive_int(value: str | None, field: str, default: int, maximum: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= maximum:
+        raise validation_error(f"{field} must be an integer from 1 to {maximum}", {"field": field})
+    return int(value)
+
+
+@get("/admin/sessions", tags=["admin"], summary="List sessions (admin)")
+async def list_sessions(
+    admin: PrincipalDep,
+    services: ServicesDep,
+    tenant_id: FromQuery[str | None] = None,
+    status: FromQuery[str | None] = None,
+    user_id: FromQuery[str | None] = None,
+    page: FromQuery[str | None] = None,
+    size: FromQuery[str | None] = None,
+    sort: FromQuery[list[str] | None] = None,
+) -> Response[dict[str, Any]]:
+    """Sessions of the admin's tenant (another tenant's only for a global admin naming it), paged and sorted."""
+    if status is not None and status not in ("ACTIVE", "INACTIVE"):
+        raise validation_error("status must be ACTIVE or INACTIVE", {"field": "status"})
+    request = ListRequest(
+        tenant_id=parse_uuid(tenant_id, "tenant_id") if tenant_id is not None else None,
+        status=cast(Literal["ACTIVE", "INACTIVE"] | None, status),
+        user_id=user_id,
+        sort=_parse_sort(sort),
+        page=_positive_int(page, "page", 1, 10**6),
+        size=_positive_int(size, "size", 20, _MAX_PAGE_SIZE),
+    )
+    result = await services.sessions.list(admin, request)
+    return envelope(
+        [session_json(row) for row in result.rows],
+        "Retrieved list sessions successfully",
+        page={
+            "number": request.page,
+            "size": request.size,
+            "total_records": result.total,
+            "count": len(result.rows),
+            "sort": [f"{column},{direction}" for column, direction in request.sort],
+        },
+    )
+
+
+@get("/admin/sessions/status", tags=["admin"], summary="Count active sessions (admin)")
+async def sessions_status(admin: PrincipalDep, services: ServicesDep) -> Response[dict[str, Any]]:
+    """The number of ACTIVE sessions (the limit is global, so is the count)."""
+    return envelope({"active_sessions": await services.sessions.count_active()}, "Get sessions status successfully")
+
+
+ROUTES = [
+    create_session,
+    delete_session,
+    terminate_session,
+    admin_terminate_sessions,
+    list_sessions,
+    sessions_status,
+]

@@ -1,0 +1,331 @@
+"""Replay sessions: admission under the global limit, ownership rules, liveness and idle expiry.
+
+Admission: PostgreSQL holds the truth (the session rows); Redis decides, in one atomic Lua step, whether a new
+session fits under ``max_active_sessions``, over a sorted set of the ACTIVE session ids. The row is committed
+*before* the Redis step, so a rebuild of the set from PostgreSQL (after Redis lost it: flushed, restarted, failed
+over) always counts every session that may be admitted; a session the step refuses is discarded again. A rebuild
+loads ids as placeholders: a session still waiting for its step then has to fit beside all the others, so a rebuild
+in the middle of a burst may refuse a few sessions that would have fitted, but never admits one too many.
+
+Liveness: API calls record "seen now" in memory; the replica writes them to PostgreSQL in one batch every few
+seconds, so frequent calls cost no database write each. An attached WebSocket viewer calls the same ``touch``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib import resources
+from typing import Literal
+
+from redis.exceptions import RedisError
+
+from app.auth import Principal
+from app.coordination import RedisConnection
+from app.errors import ApiError, ErrorCode, forbidden, not_found
+from app.web import utc_now
+from store.errors import ConflictError, NotFoundError, StoreUnavailableError
+from store.sessions import SessionKind, SessionPage, SessionQuery, SessionRepository, SessionRow
+
+_log = logging.getLogger("msr.sessions")
+_ADMIT = resources.files("app").joinpath("lua", "admit.lua").read_text(encoding="utf-8")
+_REBUILD = resources.files("app").joinpath("lua", "rebuild.lua").read_text(encoding="utf-8")
+_RECONCILE_GRACE_MS = 30_000
+
+
+class AdmissionControl:
+    """The global session limit, enforced atomically across replicas through Redis."""
+
+    def __init__(self, redis: RedisConnection, repository: SessionRepository) -> None:
+        self._redis = redis
+        self._repository = repository
+        # Hash tags keep both keys in one slot on Redis Cluster.
+        self._active_key = redis.key("{sessions}", "active")
+        self._marker_key = redis.key("{sessions}", "synced")
+        self._admit = redis.client.register_script(_ADMIT)
+        self._rebuild = redis.client.register_script(_REBUILD)
+
+    async def admit(self, session_id: uuid.UUID, limit: int) -> bool:
+        """Whether the (already stored) session fits under the limit; it then counts against it."""
+        for _ in range(3):
+            verdict = await self._admit(
+                keys=[self._active_key, self._marker_key], args=[limit, str(session_id), _now_ms()]
+            )
+            if verdict != -1:
+                return bool(verdict == 1)
+            await self.rebuild()
+        raise RedisError("admission set could not be rebuilt")
+
+    async def rebuild(self) -> None:
+        """Load the ACTIVE session ids from PostgreSQL into Redis, unless a replica already did."""
+        ids = await self._repository.active_ids()
+        rebuilt = await self._rebuild(keys=[self._active_key, self._marker_key], args=[str(i) for i in ids])
+        if rebuilt:
+            _log.warning("rebuilt the admission set from PostgreSQL (%d active sessions)", len(ids))
+
+    async def release(self, *session_ids: uuid.UUID) -> None:
+        """Free the slots of sessions that stopped being ACTIVE."""
+        if session_ids:
+            await self._redis.client.zrem(self._active_key, *(str(i) for i in session_ids))
+
+    async def reconcile(self) -> None:
+        """Free slots whose sessions PostgreSQL no longer has ACTIVE (a release lost to a Redis outage).
+
+        Members admitted in the last seconds are left alone: their rows may still be committing elsewhere.
+        Also rebuilds the set if Redis lost it, so that a rebuild rarely has to happen inside a burst of creates.
+        """
+        await self.rebuild()
+        cutoff = _now_ms() - _RECONCILE_GRACE_MS
+        members = await self._redis.client.zrangebyscore(self._active_key, "-inf", cutoff)
+        if not members:
+            return
+        ids = [uuid.UUID(m.decode() if isinstance(m, bytes) else str(m)) for m in members]
+        active = await self._repository.active_among(ids)
+        stale = [i for i in ids if i not in active]
+        if stale:
+            await self.release(*stale)
+            _log.info("freed %d stale admission slots", len(stale))
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class SessionLiveness:
+    """Last-seen instants of sessions, written to PostgreSQL in batches."""
+
+    def __init__(self, repository: SessionRepository) -> None:
+        self._repository = repository
+        self._pending: dict[uuid.UUID, datetime] = {}
+
+    def touch(self, session_id: uuid.UUID) -> None:
+        """The session was used now (an API call, or an attached viewer)."""
+        self._pending[session_id] = utc_now()
+
+    async def flush(self) -> None:
+        """Write the pending last-seen instants (called periodically and before idle expiry)."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        try:
+            await self._repository.touch(pending)
+        except StoreUnavailableError:
+            for session_id, seen in pending.items():
+                self._pending.setdefault(session_id, seen)
+            raise
+
+
+@dataclass(frozen=True, slots=True)
+class ListRequest:
+    """A validated ``GET /admin/sessions`` request."""
+
+    tenant_id: uuid.UUID | None
+    status: Literal["ACTIVE", "INACTIVE"] | None
+    user_id: str | None
+    sort: tuple[tuple[str, Literal["asc", "desc"]], ...]
+    page: int
+    size: int
+
+
+class SessionService:
+    """What the session routes do, with the ownership rules of SPEC sections 7 and 9.
+
+    Rules: a user uses and controls only their own sessions; another user's session of the same tenant is a 403.
+    An admin controls the sessions of their own tenant. Another tenant's sessions exist only for a *global* admin
+    (admin plus role ``MSR_GLOBAL_ADMIN_ROLE``), and are listed only when the request names that ``tenant_id``;
+    for everybody else they answer 404, so ids of other tenants' sessions cannot be probed.
+    ``POST /session/{id}/terminate`` is for the owner alone (admins use the admin endpoint).
+    """
+
+    def __init__(
+        self,
+        repository: SessionRepository,
+        admission: AdmissionControl,
+        liveness: SessionLiveness,
+        idle_timeout_s: float,
+    ) -> None:
+        self._repository = repository
+        self._admission = admission
+        self.liveness = liveness
+        self._idle_timeout = timedelta(seconds=idle_timeout_s)
+
+    async def create(self, principal: Principal, limit: int, kind: SessionKind = "msr") -> SessionRow:
+        """A new ACTIVE session of the caller, if it fits under the limit."""
+        session_id = uuid.uuid4()
+        try:
+            row = await self._repository.create(
+                session_id, kind=kind, tenant_id=principal.tenant_id, user_id=principal.user_id
+            )
+        except StoreUnavailableError as exc:
+            raise _creation_failed("the database is unavailable") from exc
+        try:
+            admitted = await self._admission.admit(session_id, limit)
+        except (RedisError, OSError, StoreUnavailableError) as exc:
+            await self._discard_quietly(session_id)
+            raise _creation_failed("the coordination service is unavailable") from exc
+        if not admitted:
+            await self._discard_quietly(session_id)
+            raise ApiError(
+                429,
+                ErrorCode.SESSION_LIMIT_REACHED,
+                f"the maximum of {limit} active sessions is reached; terminate one of yours and retry",
+                action="terminate_existing_session",
+                details={"max_active_sessions": limit},
+                headers={"Retry-After": "5"},
+            )
+        return row
+
+    async def _discard_quietly(self, session_id: uuid.UUID) -> None:
+        try:
+            await self._repository.discard(session_id)
+        except StoreUnavailableError:
+            # The row stays ACTIVE without a slot; idle expiry ends it, and a rebuild counts it meanwhile.
+            _log.warning("could not discard unadmitted session %s", session_id)
+
+    async def _find(self, principal: Principal, session_id: uuid.UUID) -> SessionRow:
+        """The session if it is in the caller's tenant (or the caller is a global admin), else 404."""
+        try:
+            row = await self._repository.get(session_id)
+        except NotFoundError:
+            raise not_found(f"session {session_id} not found") from None
+        if row.tenant_id != principal.tenant_id and not principal.is_global_admin:
+            raise not_found(f"session {session_id} not found")
+        return row
+
+    async def controlled(self, principal: Principal, session_id: uuid.UUID) -> SessionRow:
+        """The session if the caller may use and control it: its owner, an admin of its tenant, a global admin."""
+        row = await self._find(principal, session_id)
+        is_owner = row.user_id == principal.user_id and row.tenant_id == principal.tenant_id
+        if not (is_owner or principal.is_global_admin or (principal.is_admin and row.tenant_id == principal.tenant_id)):
+            raise forbidden("this session belongs to another user")
+        return row
+
+    async def terminate_own(self, principal: Principal, session_id: uuid.UUID, occ_lock: int | None) -> None:
+        """``POST /session/{id}/terminate``: the owner only; terminating twice is harmless."""
+        row = await self._find(principal, session_id)
+        if row.user_id != principal.user_id or row.tenant_id != principal.tenant_id:
+            raise forbidden("only the session's owner may terminate it here; admins use /admin/sessions/terminate")
+        await self._terminate(row.id, principal.user_id, "terminated", occ_lock)
+
+    async def terminate_many(self, admin: Principal, session_ids: list[uuid.UUID]) -> dict[str, list[str]]:
+        """``POST /admin/sessions/terminate``: what was terminated, already inactive, or not found."""
+        outcome: dict[str, list[str]] = {"terminated": [], "already_inactive": [], "not_found": []}
+        for session_id in dict.fromkeys(session_ids):
+            try:
+                row = await self._find(admin, session_id)
+            except ApiError:
+                outcome["not_found"].append(str(session_id))
+                continue
+            changed = await self._terminate(row.id, admin.user_id, "terminated_by_admin", None)
+            outcome["terminated" if changed else "already_inactive"].append(str(session_id))
+        return outcome
+
+    async def _terminate(self, session_id: uuid.UUID, actor: str, reason: str, occ_lock: int | None) -> bool:
+        try:
+            changed = await self._repository.terminate(
+                session_id, actor=actor, reason=reason, expected_occ_lock=occ_lock
+            )
+        except ConflictError as exc:
+            raise _conflict(str(exc)) from None
+        # Free the slot even when the row already was INACTIVE: a release may have been lost before.
+        await self._release_quietly(session_id)
+        return changed is not None
+
+    async def delete(self, principal: Principal, session_id: uuid.UUID, occ_lock: int | None) -> None:
+        """``DELETE /session/{id}``: the owner or an admin of its tenant."""
+        row = await self.controlled(principal, session_id)
+        try:
+            await self._repository.delete(row.id, actor=principal.user_id, expected_occ_lock=occ_lock)
+        except ConflictError as exc:
+            raise _conflict(str(exc)) from None
+        except NotFoundError:
+            raise not_found(f"session {session_id} not found") from None
+        await self._release_quietly(row.id)
+
+    async def _release_quietly(self, session_id: uuid.UUID) -> None:
+        try:
+            await self._admission.release(session_id)
+        except (RedisError, OSError):
+            # Reconciliation frees it once Redis is back.
+            _log.warning("could not free the admission slot of session %s", session_id)
+
+    async def use(self, principal: Principal, session_id: uuid.UUID | None) -> SessionRow:
+        """The ACTIVE session a replay call works in: the given one, or the caller's only ACTIVE one."""
+        if session_id is None:
+            page = await self._repository.list(
+                SessionQuery(tenant_id=principal.tenant_id, status="ACTIVE", user_id=principal.user_id, page=1, size=2)
+            )
+            if page.total != 1:
+                raise ApiError(
+                    400,
+                    ErrorCode.VALIDATION_ERROR,
+                    "name the session with the X-Session-ID header or the session_id parameter"
+                    if page.total
+                    else "no ACTIVE session: create one with POST /session",
+                    details={"field": "session_id"},
+                )
+            row = page.rows[0]
+        else:
+            row = await self.controlled(principal, session_id)
+        if row.status != "ACTIVE":
+            raise ApiError(
+                409, ErrorCode.SESSION_INACTIVE, f"session {row.id} is INACTIVE", action="create_new_session"
+            )
+        self.liveness.touch(row.id)
+        return row
+
+    async def list(self, principal: Principal, request: ListRequest) -> SessionPage:
+        """``GET /admin/sessions`` within what the admin may see."""
+        tenant_id = request.tenant_id
+        if tenant_id is None:
+            tenant_id = principal.tenant_id
+        elif tenant_id != principal.tenant_id and not principal.is_global_admin:
+            raise forbidden("listing another tenant's sessions needs the global admin role")
+        return await self._repository.list(
+            SessionQuery(
+                tenant_id=tenant_id,
+                status=request.status,
+                user_id=request.user_id,
+                sort=request.sort,
+                page=request.page,
+                size=request.size,
+            )
+        )
+
+    async def count_active(self) -> int:
+        """The number of ACTIVE sessions (all tenants: the limit is global)."""
+        return await self._repository.count_active()
+
+    async def sync_admission(self) -> None:
+        """Make sure Redis holds the admission set (at start-up, so the first creates need no rebuild)."""
+        await self._admission.rebuild()
+
+    async def reconcile_admission(self) -> None:
+        """Free admission slots lost to a Redis outage (periodic, on every replica)."""
+        await self._admission.reconcile()
+
+    async def expire_idle(self) -> None:
+        """End the sessions idle past the timeout and free their slots (periodic, on every replica)."""
+        await self.liveness.flush()
+        expired = await self._repository.expire_idle(utc_now() - self._idle_timeout)
+        if expired:
+            _log.info("expired %d idle sessions", len(expired))
+            await self._admission.release(*expired)
+
+
+def _creation_failed(reason: str) -> ApiError:
+    return ApiError(
+        503,
+        ErrorCode.SESSION_CREATION_FAILED,
+        f"could not create the session: {reason}; retry in a moment",
+        retryable=True,
+        action="retry",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _conflict(message: str) -> ApiError:
+    return ApiError(409, ErrorCode.CONFLICT, message, action="reload_and_retry")
