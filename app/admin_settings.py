@@ -6,6 +6,7 @@ read) every ``MSR_SETTINGS_POLL_S`` and reloads when it moved.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,8 @@ class SettingsUpdate(msgspec.Struct, forbid_unknown_fields=True):
 
 _UPDATE_DECODER = msgspec.json.Decoder(SettingsUpdate)
 _MAX_INT = 2**31 - 1
+# msgspec names the field as "... - at `$.name`", or "unknown field `name`".
+_FIELD_IN_ERROR = re.compile(r"at `\$\.([A-Za-z0-9_]+)`|unknown field `([^`]*)`")
 
 
 def is_valid_cron(expression: str) -> bool:
@@ -44,7 +47,12 @@ def parse_settings_update(body: bytes) -> dict[str, Any]:
     try:
         update = _UPDATE_DECODER.decode(body)
     except msgspec.ValidationError as exc:
-        raise validation_error(f"invalid settings: {exc}", {"reason": str(exc)}) from None
+        reason = str(exc)
+        details: dict[str, Any] = {"reason": reason}
+        named = _FIELD_IN_ERROR.search(reason)
+        if named:
+            details["field"] = named.group(1) or named.group(2)
+        raise validation_error(f"invalid settings: {reason}", details) from None
     except msgspec.DecodeError:
         raise validation_error("body must be a JSON object") from None
     changes: dict[str, Any] = {}
@@ -112,7 +120,11 @@ class RuntimeSettings:
         """Reload when another replica changed them (called periodically)."""
         version = await self._repository.version()
         if self._current is None or version != self._current.version:
-            self._current = await self._repository.get()
+            before = self._current
+            fresh = await self._repository.get()
+            # A local update that landed while this read was in flight is newer: keep it; the next poll checks.
+            if self._current is before:
+                self._current = fresh
 
     async def update(self, changes: dict[str, Any], updated_by: str) -> AdminSettings:
         """Store validated changes and use them here at once."""

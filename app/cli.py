@@ -15,7 +15,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import FrameType
 
-from app.auth import mint_token
+from app.auth import load_public_key, mint_token
 from app.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedUnavailableError
 from app.logs import configure_logging
 from app.settings import ConfigError, Settings
@@ -31,8 +31,8 @@ _DEV_TOKEN_TTL_S = 7 * 24 * 3600
 
 
 @contextmanager
-def resolved_services(settings: Settings) -> Iterator[Settings]:
-    """Settings whose database and Redis URLs are set, starting embedded servers for the unset ones."""
+def resolved_services(settings: Settings, *, redis: bool = True) -> Iterator[Settings]:
+    """Settings whose database (and, when ``redis``, Redis) URL is set, starting embedded servers for unset ones."""
     with ExitStack() as stack:
         if settings.database_url is None:
             postgres = EmbeddedPostgres(settings.data_dir)
@@ -40,11 +40,11 @@ def resolved_services(settings: Settings) -> Iterator[Settings]:
             stack.callback(postgres.stop)
         else:
             _log.info("using PostgreSQL from MSR_DATABASE_URL")
-        if settings.redis_url is None:
-            redis = EmbeddedRedis(settings.data_dir)
-            settings = settings.replace(redis_url=redis.start())
-            stack.callback(redis.stop)
-        else:
+        if redis and settings.redis_url is None:
+            embedded_redis = EmbeddedRedis(settings.data_dir)
+            settings = settings.replace(redis_url=embedded_redis.start())
+            stack.callback(embedded_redis.stop)
+        elif redis:
             _log.info("using Redis from MSR_REDIS_URL")
         yield settings
 
@@ -99,6 +99,9 @@ def _serve(settings: Settings) -> int:
 
     from app.asgi import create_app  # noqa: PLC0415 - keeps `msr token` light
 
+    if settings.jwt_public_key:
+        # Fail on an unusable key before starting the embedded servers, not after.
+        load_public_key(settings.jwt_public_key)
     # uvicorn re-raises SIGTERM after its graceful shutdown; turning it into SystemExit lets the embedded
     # servers below be stopped on the way out instead of the process dying first.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -120,7 +123,7 @@ def _serve(settings: Settings) -> int:
 def _migrate(settings: Settings) -> int:
     from store.migrate import migrate  # noqa: PLC0415
 
-    with resolved_services(settings) as resolved:
+    with resolved_services(settings, redis=False) as resolved:
         assert resolved.database_url is not None
         applied = asyncio.run(migrate(resolved.database_url))
     print(f"applied migrations: {applied or 'none (up to date)'}")
@@ -175,9 +178,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             return _migrate(settings)
         return _token(settings, args)
+    except ConfigError as exc:
+        print(f"msr: configuration error: {exc}", file=sys.stderr)
+        return 2
     except EmbeddedUnavailableError as exc:
         print(f"msr: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl+C in a terminal: uvicorn has shut down and the embedded servers are stopped by now.
+        return 130
 
 
 if __name__ == "__main__":

@@ -121,7 +121,8 @@ class EmbeddedRedis:
         with contextlib.suppress(OSError, ValueError):
             pid = int(pid_file.read_text())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            if b"redis-server" in cmdline:
+            # The pid may have been reused since; only a redis-server working in our folder (--dir) is ours.
+            if b"redis-server" in cmdline and Path(f"/proc/{pid}/cwd").resolve() == self.data_dir:
                 os.kill(pid, signal.SIGTERM)
                 for _ in range(100):
                     if not Path(f"/proc/{pid}").exists():
@@ -156,4 +157,5 @@ class EmbeddedRedis:
             self._process.kill()
             self._process.wait()
         self._process = None
+        (self.data_dir / "redis.pid").unlink(missing_ok=True)
         _log.info("stopped embedded Redis")

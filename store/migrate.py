@@ -17,8 +17,8 @@ from store.pool import translate_errors
 
 _log = logging.getLogger("msr.store.migrate")
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-# An arbitrary constant shared by every replica: "the MSR migration lock".
-_LOCK_KEY = 0x4D53_5230_0001
+MIGRATION_LOCK_KEY = 0x4D53_5230_0001
+"""The advisory lock every replica takes to migrate: an arbitrary constant, "the MSR migration lock"."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,7 @@ async def migrate(dsn: str) -> list[int]:
 
 
 async def _migrate_locked(conn: asyncpg.Connection) -> list[int]:
-    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
     try:
         await conn.execute(
             """
@@ -84,4 +84,4 @@ async def _migrate_locked(conn: asyncpg.Connection) -> list[int]:
             applied.append(migration.version)
         return applied
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
