@@ -1,0 +1,262 @@
+"""The playback WebSocket protocol (SPEC section 8), defined once.
+
+Every message is a JSON object whose ``type`` names it. Server messages are only ever encoded; the parts
+that are the same for every viewer (the events of a frame, the entities of a state chunk) are
+:class:`msgspec.Raw` so they are encoded once and spliced into each viewer's message, where only ``seq``
+differs. Client messages are decoded by one decoder, built at import, that rejects unknown fields and names
+the JSON path of whatever is wrong. Every client message may carry an ``id``, echoed as ``reply_to``.
+
+Timestamps on the wire are RFC3339 in UTC with a ``Z``; in the engine they are integer microseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Final, Literal, get_args
+
+import msgspec
+
+from playback.frames import ChangeEvent, Op
+
+PROTOCOL_VERSION: Final = 1
+
+BAD_MESSAGE: Final = "BAD_MESSAGE"
+"""The message is not JSON, or does not have the shape of its ``type``."""
+UNKNOWN_TYPE: Final = "UNKNOWN_TYPE"
+"""The ``type`` names no client message."""
+MESSAGE_TOO_LARGE: Final = "MESSAGE_TOO_LARGE"
+"""The message is over the size limit."""
+UNAUTHORIZED: Final = "UNAUTHORIZED"
+"""No valid token was presented."""
+FORBIDDEN: Final = "FORBIDDEN"
+"""The caller may not attach to, or control, this session."""
+INVALID_SPEED: Final = "INVALID_SPEED"
+"""The speed is outside 0.1 to 1000."""
+INVALID_TIMESTAMP: Final = "INVALID_TIMESTAMP"
+"""The timestamp is outside the playback range."""
+NOT_ALLOWED: Final = "NOT_ALLOWED"
+"""The command is illegal in the session's current state (for example, start on an ended session)."""
+RATE_LIMITED: Final = "RATE_LIMITED"
+"""Too many messages; the connection is closed with 1008 if the flood goes on."""
+SESSION_INACTIVE: Final = "SESSION_INACTIVE"
+"""The session was terminated or went idle."""
+INTERNAL_ERROR: Final = "INTERNAL_ERROR"
+"""The server failed; the message says nothing more."""
+
+MessageId = Annotated[str, msgspec.Meta(max_length=128)] | int
+"""A client's correlation id: a short string or an integer, echoed back as ``reply_to``."""
+PlayState = Literal["paused", "playing", "ended"]
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MICROSECOND: Final = timedelta(microseconds=1)
+
+
+def format_timestamp(micros: int) -> str:
+    """RFC3339 in UTC with a ``Z``; fractional seconds only when there are some (as the REST API)."""
+    moment = _EPOCH + timedelta(microseconds=micros)
+    timespec = "microseconds" if moment.microsecond else "seconds"
+    return moment.replace(tzinfo=None).isoformat(timespec=timespec) + "Z"
+
+
+def to_micros(moment: datetime) -> int:
+    """Microseconds since the epoch of a timezone-aware instant."""
+    return (moment - _EPOCH) // _ONE_MICROSECOND
+
+
+# Server to client.
+
+
+class Range(msgspec.Struct, frozen=True, kw_only=True):
+    """The playback range of a session, both ends inclusive."""
+
+    start: str
+    end: str
+
+
+class _ServerMessage(msgspec.Struct, frozen=True, tag_field="type"):
+    """What every server message shares: the ``type`` tag (each subclass repeats ``frozen`` for type checkers)."""
+
+
+class Hello(_ServerMessage, tag="hello", frozen=True, kw_only=True):
+    """First message after a successful attach."""
+
+    session_id: str
+    protocol: int = PROTOCOL_VERSION
+    state: PlayState
+    speed: float
+    position: str
+    range_: Range = msgspec.field(name="range")
+
+
+class State(_ServerMessage, tag="state", frozen=True, kw_only=True):
+    """One chunk (numbered from 1) of the full state at ``timestamp``."""
+
+    seq: int
+    timestamp: str
+    entities: msgspec.Raw
+    """A pre-encoded JSON array of wire events (see :func:`encode_events`)."""
+    chunk: int
+    chunks: int
+
+
+class Events(_ServerMessage, tag="events", frozen=True, kw_only=True, omit_defaults=True):
+    """The events of ``(from, to]``; ``conflated`` (only sent when true) when a slow viewer's frames were merged."""
+
+    seq: int
+    from_: str = msgspec.field(name="from")
+    to: str
+    events: msgspec.Raw
+    """A pre-encoded JSON array of wire events (see :func:`encode_events`)."""
+    conflated: bool = False
+
+
+class Status(_ServerMessage, tag="status", frozen=True, kw_only=True, omit_defaults=True):
+    """The playback state, after every control command and about once a second."""
+
+    state: PlayState
+    position: str
+    speed: float
+    reply_to: MessageId | None = None
+
+
+class Ended(_ServerMessage, tag="ended", frozen=True, kw_only=True):
+    """Playback reached the end of the range."""
+
+    position: str
+
+
+class Error(_ServerMessage, tag="error", frozen=True, kw_only=True, omit_defaults=True):
+    """A message or command was refused; ``code`` is one of this module's constants."""
+
+    code: str
+    message: str
+    reply_to: MessageId | None = None
+
+
+ServerMessage = Hello | State | Events | Status | Ended | Error
+
+
+class WireEvent(msgspec.Struct, frozen=True):
+    """A change event as a client sees it (the items of ``events`` and ``entities``)."""
+
+    entity_id: str
+    table_name: str
+    op: Op
+    entity_state: msgspec.Raw | None
+    event_timestamp: str
+
+
+# Client to server.
+
+
+class _ClientMessage(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", forbid_unknown_fields=True, omit_defaults=True
+):
+    """What every client message shares: the ``type`` tag, the strictness, and the optional ``id``."""
+
+    id: MessageId | None = None
+    """Echoed as ``reply_to`` in the answer to this message."""
+
+
+class Auth(_ClientMessage, tag="auth", frozen=True, kw_only=True):
+    """A browser's credentials, as its first message."""
+
+    token: str
+
+
+class Start(_ClientMessage, tag="start", frozen=True, kw_only=True):
+    """Play, optionally at a new speed."""
+
+    speed: float | None = None
+
+
+class Stop(_ClientMessage, tag="stop", frozen=True, kw_only=True):
+    """Pause."""
+
+
+class Seek(_ClientMessage, tag="seek", frozen=True, kw_only=True):
+    """Jump to an instant; a fresh ``state`` follows."""
+
+    timestamp: Annotated[datetime, msgspec.Meta(tz=True)]
+
+    @property
+    def position(self) -> int:
+        """The target instant in microseconds since the epoch."""
+        return to_micros(self.timestamp)
+
+
+class Speed(_ClientMessage, tag="speed", frozen=True, kw_only=True):
+    """Change the speed, playing or not."""
+
+    speed: float
+
+
+class Resume(_ClientMessage, tag="resume", frozen=True, kw_only=True):
+    """After a reconnect: the last ``seq`` the client applied."""
+
+    seq: Annotated[int, msgspec.Meta(ge=0)]
+
+
+ClientMessage = Auth | Start | Stop | Seek | Speed | Resume
+
+_CLIENT_TYPES: Final = frozenset(kind.__struct_config__.tag for kind in get_args(ClientMessage))
+
+
+class _TypeOnly(msgspec.Struct):
+    type: str
+
+
+class ProtocolError(Exception):
+    """A client's message or command is refused; ``code`` is the stable code of the ``error`` frame."""
+
+    code: str = BAD_MESSAGE
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class ClientMessageError(ProtocolError):
+    """A client message that cannot be decoded; the message names the JSON path at fault."""
+
+
+_client_decoder: Final[msgspec.json.Decoder[ClientMessage]] = msgspec.json.Decoder(ClientMessage)
+_type_decoder: Final = msgspec.json.Decoder(_TypeOnly)
+_encoder: Final = msgspec.json.Encoder()
+
+
+def decode_client(data: bytes | str) -> ClientMessage:
+    """Decode one client message, or raise :class:`ClientMessageError` (``BAD_MESSAGE`` or ``UNKNOWN_TYPE``)."""
+    try:
+        return _client_decoder.decode(data)
+    except msgspec.DecodeError as error:
+        # Only on the error path: tell an unknown type apart from a known type with a bad shape.
+        try:
+            kind = _type_decoder.decode(data).type
+        except msgspec.DecodeError:
+            kind = None
+        if kind is not None and kind not in _CLIENT_TYPES:
+            raise ClientMessageError(f"unknown message type {kind!r}", code=UNKNOWN_TYPE) from error
+        raise ClientMessageError(str(error)) from error
+
+
+def encode(message: ServerMessage) -> bytes:
+    """The JSON text of one server message."""
+    return _encoder.encode(message)
+
+
+def encode_events(events: Iterable[ChangeEvent]) -> msgspec.Raw:
+    """Encode events once, as the JSON array that :class:`Events` and :class:`State` splice in."""
+    wire = [
+        WireEvent(
+            entity_id=event.entity_id,
+            table_name=event.table_name,
+            op=event.op,
+            entity_state=event.entity_state,
+            event_timestamp=format_timestamp(event.timestamp),
+        )
+        for event in events
+    ]
+    return msgspec.Raw(_encoder.encode(wire))

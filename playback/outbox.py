@@ -1,0 +1,277 @@
+"""A bounded queue of messages per viewer: conflation for viewers that fall behind, numbering, resume history.
+
+Frames are encoded once for all viewers (:meth:`EncodedFrame.of`); a viewer's outbox holds references to
+them and splices in its own ``seq`` when it hands one out. The policy, in order:
+
+1. A viewer that keeps up (at most ``max_frames`` pending frames and ``max_bytes`` of their encoded events)
+   gets every frame as it is.
+2. When a push crosses either bound, all pending frames are merged into one conflated frame covering
+   ``(first.from, last.to]``: per entity ``(table_name, entity_id)`` only the latest event is kept, in the
+   order of those latest events. So a delete wins over the updates before it, and a create after a delete
+   is kept as the latest. The frame says ``"conflated": true``; clients apply ``c``/``r``/``u`` as upserts
+   and ``d`` as a removal.
+3. When the conflated frame would be too large (more than ``max_conflated_entities`` entities, or more than
+   half of ``max_bytes`` encoded, so that conflation is not redone at every push), everything pending is
+   dropped and the viewer is resynchronised: it gets a fresh ``state`` at the latest position.
+
+The ``state`` itself is never queued: the queue holds a :class:`StateNeeded` marker and the caller, when it
+reaches it, streams the state chunk by chunk through :meth:`ViewerOutbox.state_message`, paced by the
+viewer's own connection. Memory per viewer is thus bounded by the pending bounds plus the history bounds.
+
+``seq`` numbers are given when a message is handed out, so frames dropped before that leave no gap. The last
+messages handed out are kept (``history_frames`` / ``history_bytes``) so that a client that reconnects with
+``resume`` gets them again; when they are gone, or when a state was interrupted half-way, it gets a fresh
+``state`` instead, numbered right after the client's ``seq``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import msgspec
+
+from playback.frames import ChangeEvent, Frame
+from playback.messages import Events, State, encode, encode_events, format_timestamp
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class EncodedFrame:
+    """An ``events`` frame whose events are encoded once, for every viewer."""
+
+    from_: int
+    to: int
+    events: tuple[ChangeEvent, ...]
+    body: msgspec.Raw
+    conflated: bool = False
+
+    @classmethod
+    def of(cls, frame: Frame) -> EncodedFrame:
+        """Encode a session frame."""
+        return cls(frame.from_, frame.to, frame.events, encode_events(frame.events))
+
+    @property
+    def size(self) -> int:
+        """Bytes of the encoded events."""
+        return len(self.body)
+
+    def message(self, seq: int) -> bytes:
+        """The viewer's message, numbered ``seq``."""
+        return encode(
+            Events(
+                seq=seq,
+                from_=format_timestamp(self.from_),
+                to=format_timestamp(self.to),
+                events=self.body,
+                conflated=self.conflated,
+            )
+        )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class StateChunk:
+    """Chunk ``chunk`` of ``chunks`` (from 1) of the state at ``position``, encoded once for every viewer."""
+
+    position: int
+    chunk: int
+    chunks: int
+    entities: msgspec.Raw
+
+    @classmethod
+    def of(cls, position: int, events: Iterable[ChangeEvent], *, chunk: int, chunks: int) -> StateChunk:
+        """Encode one chunk of a state."""
+        if not 1 <= chunk <= chunks:
+            raise ValueError(f"chunk {chunk} of {chunks}: chunks are numbered from 1 to their count")
+        return cls(position, chunk, chunks, encode_events(events))
+
+    @property
+    def size(self) -> int:
+        """Bytes of the encoded entities."""
+        return len(self.entities)
+
+    def message(self, seq: int) -> bytes:
+        """The viewer's message, numbered ``seq``."""
+        return encode(
+            State(
+                seq=seq,
+                timestamp=format_timestamp(self.position),
+                entities=self.entities,
+                chunk=self.chunk,
+                chunks=self.chunks,
+            )
+        )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class StateNeeded:
+    """The viewer needs the state at ``position`` now; later frames continue from there."""
+
+    position: int
+
+
+class ViewerOutbox:
+    """The pending messages of one viewer, bounded; see the module's docstring for the policy."""
+
+    def __init__(
+        self,
+        position: int,
+        *,
+        max_frames: int = 50,
+        max_bytes: int = 1 << 20,
+        max_conflated_entities: int = 10_000,
+        history_frames: int = 100,
+        history_bytes: int = 1 << 20,
+    ) -> None:
+        """A new viewer, whose first message is the state at ``position``, where the next frame starts."""
+        if min(max_frames, max_bytes, max_conflated_entities, history_frames, history_bytes) < 1:
+            raise ValueError("every bound of a viewer's outbox must be at least 1")
+        self._max_frames = max_frames
+        self._max_bytes = max_bytes
+        self._max_entities = max_conflated_entities
+        self._history_frames = history_frames
+        self._history_limit = history_bytes
+        self._queue: deque[EncodedFrame | StateNeeded] = deque([StateNeeded(position)])
+        self._pending_frames = 0
+        self._pending_bytes = 0
+        # Where the next pushed frame must start, and where the viewer is once it applies all handed out.
+        self._tail = position
+        self._head = position
+        self._streaming: StateNeeded | None = None
+        self._next_chunk = 1
+        self._next_seq = 1
+        self._history: deque[tuple[int, EncodedFrame | StateChunk]] = deque()
+        self._history_bytes = 0
+        self.conflations = 0
+        """How many times pending frames were conflated."""
+        self.resyncs = 0
+        """How many times the viewer was sent a fresh state because it fell too far behind or resumed too late."""
+
+    @property
+    def pending_frames(self) -> int:
+        return self._pending_frames
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of the encoded events of the pending frames."""
+        return self._pending_bytes
+
+    @property
+    def history_bytes(self) -> int:
+        return self._history_bytes
+
+    @property
+    def last_seq(self) -> int:
+        """The ``seq`` of the last message handed out (0 before any)."""
+        return self._next_seq - 1
+
+    def push(self, frame: EncodedFrame) -> None:
+        """Queue the session's next frame; it must start where the previous one (or the state) ended."""
+        if frame.from_ != self._tail:
+            raise ValueError(f"a frame from {frame.from_} does not continue the viewer's frames at {self._tail}")
+        self._queue.append(frame)
+        self._tail = frame.to
+        self._pending_frames += 1
+        self._pending_bytes += frame.size
+        if self._pending_frames > self._max_frames or self._pending_bytes > self._max_bytes:
+            self._conflate()
+
+    def reset(self, position: int) -> None:
+        """Drop everything pending; the viewer gets the state at ``position`` next (after a seek)."""
+        self._queue = deque([StateNeeded(position)])
+        self._pending_frames = 0
+        self._pending_bytes = 0
+        self._tail = position
+        self._streaming = None
+
+    def next_message(self) -> bytes | StateNeeded | None:
+        """The next message to send, numbered; a :class:`StateNeeded` to stream now; None when idle."""
+        if self._streaming is not None:
+            raise RuntimeError("the state being streamed must be finished before the next message")
+        if not self._queue:
+            return None
+        item = self._queue.popleft()
+        if isinstance(item, StateNeeded):
+            self._streaming = item
+            self._next_chunk = 1
+            self._head = item.position
+            return item
+        self._pending_frames -= 1
+        self._pending_bytes -= item.size
+        self._head = item.to
+        return self._hand_out(item)
+
+    def state_message(self, request: StateNeeded, chunk: StateChunk) -> bytes | None:
+        """The numbered message of the next chunk of the state streamed for ``request``.
+
+        None when ``request`` is stale (a seek or a resync replaced it): the caller stops streaming it and
+        asks for the next message.
+        """
+        if request is not self._streaming:
+            return None
+        if chunk.position != request.position or chunk.chunk != self._next_chunk:
+            raise ValueError(
+                f"expected chunk {self._next_chunk} of the state at {request.position}, "
+                f"got chunk {chunk.chunk} at {chunk.position}"
+            )
+        if chunk.chunk == chunk.chunks:
+            self._streaming = None
+        else:
+            self._next_chunk += 1
+        return self._hand_out(chunk)
+
+    def resume(self, seq: int) -> list[bytes] | None:
+        """After a reconnect where the client applied up to ``seq``: the messages to send it again.
+
+        None when the history cannot bridge the gap: a fresh state is then queued first, and numbering
+        restarts right after ``seq`` so the client sees no gap.
+        """
+        if seq < 0:
+            raise ValueError(f"seq must not be negative, got {seq}")
+        oldest = self._history[0][0] if self._history else self._next_seq
+        if self._streaming is None and oldest - 1 <= seq <= self.last_seq:
+            return [payload.message(number) for number, payload in self._history if number > seq]
+        self._next_seq = seq + 1
+        self._history.clear()
+        self._history_bytes = 0
+        self._streaming = None
+        if not (self._queue and isinstance(self._queue[0], StateNeeded)):
+            self._queue.appendleft(StateNeeded(self._head))
+        self.resyncs += 1
+        return None
+
+    def _conflate(self) -> None:
+        frames = [item for item in self._queue if isinstance(item, EncodedFrame)]
+        latest: dict[tuple[str, str], ChangeEvent] = {}
+        for frame in frames:
+            for event in frame.events:
+                # Re-insert so that the dict keeps the entities in the order of their latest events.
+                latest.pop(event.key, None)
+                latest[event.key] = event
+                if len(latest) > self._max_entities:
+                    self._resync()
+                    return
+        body = encode_events(latest.values())
+        if len(body) > self._max_bytes // 2:
+            self._resync()
+            return
+        merged = EncodedFrame(frames[0].from_, frames[-1].to, tuple(latest.values()), body, conflated=True)
+        markers = [item for item in self._queue if isinstance(item, StateNeeded)]
+        self._queue = deque([*markers, merged])
+        self._pending_frames = 1
+        self._pending_bytes = merged.size
+        self.conflations += 1
+
+    def _resync(self) -> None:
+        self.reset(self._tail)
+        self.resyncs += 1
+
+    def _hand_out(self, payload: EncodedFrame | StateChunk) -> bytes:
+        seq = self._next_seq
+        self._next_seq += 1
+        self._history.append((seq, payload))
+        self._history_bytes += payload.size
+        while len(self._history) > self._history_frames or self._history_bytes > self._history_limit:
+            _, dropped = self._history.popleft()
+            self._history_bytes -= dropped.size
+        return payload.message(seq)

@@ -1,0 +1,295 @@
+"""The playback session: a pure state machine that says which frames are due at ``now``.
+
+The caller (the runner) owns the I/O: it feeds the session batches of events, asks it when the next frame is
+due, and publishes the frames it answers. The session guarantees:
+
+- Frames are contiguous: the first ``from_`` is the range start (or the last seek target), each next
+  ``from_`` is the previous ``to``, and a frame holds exactly the events of ``(from_, to]``, in
+  ``(timestamp, seq)`` order.
+- A frame is never early: its ``to`` is at most the clock position at its ``deadline``, and its deadline has
+  passed. While playing, deadline *k* is ``anchor_wall + k * frame_interval`` on the monotonic clock, where
+  the anchor is the last start or seek: lateness never accumulates, and a speed change keeps the cadence
+  and shows in the next frame. A stop makes one last frame due at once, up to the stop position.
+- A frame never covers history the session has not fully received: ``feed(events, after=, upto=)``
+  declares ``(after, upto]`` complete, and frames stop at the complete horizon (the rest follows once fed,
+  at once rather than at the next deadline).
+- A caller that wakes late gets one frame up to the clock position at the latest passed deadline: missed
+  deadlines are folded, not burst. A frame holds at most ``max_frame_events`` events (more only when one
+  timestamp has more), so a long fold may come as a few frames at once.
+- The last frame's ``to`` is exactly the range end, and the session is ENDED after it.
+
+States: IDLE (never started), PLAYING, PAUSED, ENDED (the last frame reached the range end). Start takes
+IDLE or PAUSED to PLAYING; stop takes PLAYING to PAUSED; a seek keeps the state, except that it takes ENDED
+to PAUSED, and any state to ENDED when it goes to the very end. Start on a PLAYING session, stop on one that
+is not playing, and start on an ENDED one (seek first) raise an :class:`~playback.errors.IllegalTransitionError`.
+
+Frames carry no ``seq``: numbering is per viewer, in :mod:`playback.outbox`.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from playback.clock import MICROS_PER_SECOND, PlaybackClock
+from playback.errors import (
+    AlreadyPlayingError,
+    FeedError,
+    NotPlayingError,
+    SessionEndedError,
+)
+from playback.frames import ChangeEvent, Frame
+
+
+class PlaybackState(enum.Enum):
+    """Where a session is in its life."""
+
+    IDLE = "idle"
+    PLAYING = "playing"
+    PAUSED = "paused"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class DataRequest:
+    """The events the session wants next: those of ``(after, upto]``."""
+
+    after: int
+    upto: int
+
+
+class PlaybackSession:
+    """One playback of the range ``[start, end]``: commands at an explicit ``now``, fed events, due frames."""
+
+    def __init__(
+        self,
+        start: int,
+        end: int,
+        *,
+        frame_interval_s: float = 0.1,
+        speed: float = 1.0,
+        max_buffered_events: int = 10_000,
+        read_ahead_s: float = 5.0,
+        max_frame_events: int = 5_000,
+    ) -> None:
+        """Create an IDLE session at ``start``.
+
+        ``max_buffered_events`` and ``read_ahead_s`` bound the read-ahead: no more data is asked for once that
+        many events wait, or once the buffer reaches ``read_ahead_s`` of wall time (at the current speed)
+        beyond the position frames must reach. ``read_ahead_s`` must exceed ``frame_interval_s`` so that one
+        frame's worth of history can be buffered.
+        """
+        if not frame_interval_s > 0:
+            raise ValueError(f"frame_interval_s must be positive, got {frame_interval_s}")
+        if not read_ahead_s > frame_interval_s:
+            raise ValueError(
+                f"read_ahead_s ({read_ahead_s}) must exceed frame_interval_s ({frame_interval_s}): "
+                "raise it so that at least one frame of history can be read ahead"
+            )
+        if max_buffered_events < 1 or max_frame_events < 1:
+            raise ValueError("max_buffered_events and max_frame_events must be at least 1")
+        self._clock = PlaybackClock(start, end, speed=speed)
+        self._interval = frame_interval_s
+        self._max_buffered = max_buffered_events
+        self._read_ahead_s = read_ahead_s
+        self._max_frame_events = max_frame_events
+        self._state = PlaybackState.IDLE
+        self._buffer: deque[ChangeEvent] = deque()
+        self._sent_to = start
+        self._covered_until = start
+        # The position frames must reach: the clock at the latest passed deadline, or at a stop.
+        self._target = start
+        self._target_deadline = -math.inf
+        self._schedule_anchor = -math.inf
+        self._ticks = 0
+
+    @property
+    def state(self) -> PlaybackState:
+        return self._state
+
+    @property
+    def start_position(self) -> int:
+        """The start of the range."""
+        return self._clock.start
+
+    @property
+    def end_position(self) -> int:
+        """The end of the range."""
+        return self._clock.end
+
+    @property
+    def speed(self) -> float:
+        return self._clock.speed
+
+    @property
+    def sent_to(self) -> int:
+        """The ``to`` of the last frame answered (or the start or seek position): where viewers are."""
+        return self._sent_to
+
+    @property
+    def covered_until(self) -> int:
+        """How far history has been fed completely."""
+        return self._covered_until
+
+    @property
+    def buffered_events(self) -> int:
+        """How many fed events wait for their frame."""
+        return len(self._buffer)
+
+    def position(self, now: float) -> int:
+        """The playback clock's position at ``now`` (what ``status`` reports)."""
+        return self._clock.position(now)
+
+    # Commands.
+
+    def start(self, now: float, speed: float | None = None) -> None:
+        """Play from the current position, optionally at a new speed; a frame is due every interval."""
+        if self._state is PlaybackState.ENDED:
+            raise SessionEndedError("cannot start an ended session; seek first")
+        if self._state is PlaybackState.PLAYING:
+            raise AlreadyPlayingError("cannot start a playing session")
+        if speed is not None:
+            self._clock.set_speed(speed, now)
+        self._clock.play(now)
+        self._restart_schedule(now)
+        self._state = PlaybackState.PLAYING
+
+    def stop(self, now: float) -> None:
+        """Pause; one last frame, up to the position at ``now``, is due at once."""
+        if self._state is not PlaybackState.PLAYING:
+            article = "a" if self._state is PlaybackState.PAUSED else "an"
+            raise NotPlayingError(f"cannot stop {article} {self._state.value} session")
+        self._clock.pause(now)
+        self._target = self._clock.position(now)
+        self._target_deadline = now
+        self._state = PlaybackState.PAUSED
+
+    def seek(self, position: int, now: float) -> int:
+        """Jump to ``position``, playing or not as before, and answer the position whose state viewers need.
+
+        Buffered events are dropped and frames continue from ``position``: the caller must send viewers a
+        fresh ``state`` at that position before them. A seek to the end of the range ends the session.
+        """
+        self._clock.seek(position, now)
+        self._buffer.clear()
+        self._sent_to = self._covered_until = self._target = position
+        if position == self._clock.end:
+            self._end(now)
+        elif self._state is PlaybackState.PLAYING:
+            self._restart_schedule(now)
+        elif self._state is PlaybackState.ENDED:
+            self._state = PlaybackState.PAUSED
+        return position
+
+    def set_speed(self, speed: float, now: float) -> None:
+        """Change the speed from ``now`` on, in any state; the frame cadence is kept."""
+        self._advance(now)
+        self._clock.set_speed(speed, now)
+
+    # Data.
+
+    def needs_data(self) -> DataRequest | None:
+        """The next interval the caller should fetch and feed, or None while the read-ahead is full."""
+        if self._state is PlaybackState.ENDED or len(self._buffer) >= self._max_buffered:
+            return None
+        ahead = max(1, math.ceil(self._read_ahead_s * self._clock.speed * MICROS_PER_SECOND))
+        limit = min(self._clock.end, self._target + ahead)
+        if self._covered_until >= limit:
+            return None
+        return DataRequest(self._covered_until, limit)
+
+    def feed(self, events: Iterable[ChangeEvent], *, after: int, upto: int) -> bool:
+        """Accept the events of ``(after, upto]``, all of them, in ``(timestamp, seq)`` order.
+
+        Answers False, and ignores the batch, when ``after`` is not where the fed history ends: an answer to
+        a request made before a seek. ``upto`` may be short of what was requested.
+        """
+        if after != self._covered_until:
+            return False
+        if not after < upto <= self._clock.end:
+            raise FeedError(f"a feed must end after {after} and at most at the range end, got {upto}")
+        batch: list[ChangeEvent] = []
+        last = (after, -math.inf)
+        for event in events:
+            order = (event.timestamp, event.seq)
+            if not after < event.timestamp <= upto:
+                raise FeedError(f"event seq {event.seq} at {event.timestamp} is outside ({after}, {upto}]")
+            if order <= last:
+                raise FeedError(f"event seq {event.seq} at {event.timestamp} is out of (timestamp, seq) order")
+            batch.append(event)
+            last = order
+        self._buffer.extend(batch)
+        self._covered_until = upto
+        return True
+
+    # Frames.
+
+    def frames_due(self, now: float) -> list[Frame]:
+        """The frames due at ``now``, in order (usually none or one); the last one of the range ends it."""
+        if self._state not in (PlaybackState.PLAYING, PlaybackState.PAUSED):
+            return []
+        self._advance(now)
+        limit = min(self._target, self._covered_until)
+        frames: list[Frame] = []
+        while self._sent_to < limit:
+            frames.append(self._take_frame(limit))
+        if self._sent_to == self._clock.end:
+            self._end(now)
+        return frames
+
+    def next_deadline(self) -> float | None:
+        """The wall time at which :meth:`frames_due` will next have a frame (it may be past).
+
+        None when no frame will be due before a command or a feed.
+        """
+        if self._state not in (PlaybackState.PLAYING, PlaybackState.PAUSED):
+            return None
+        if self._sent_to < self._target and self._covered_until > self._sent_to:
+            return self._target_deadline
+        if self._state is PlaybackState.PLAYING:
+            return self._deadline(self._ticks + 1)
+        return None
+
+    # Internals.
+
+    def _take_frame(self, limit: int) -> Frame:
+        """The next frame, up to ``limit`` or cut after ``max_frame_events`` at a timestamp boundary."""
+        buffer = self._buffer
+        events: list[ChangeEvent] = []
+        to = limit
+        while buffer and buffer[0].timestamp <= limit:
+            if len(events) >= self._max_frame_events and buffer[0].timestamp != events[-1].timestamp:
+                to = events[-1].timestamp
+                break
+            events.append(buffer.popleft())
+        frame = Frame(from_=self._sent_to, to=to, events=tuple(events), deadline=self._target_deadline)
+        self._sent_to = to
+        return frame
+
+    def _advance(self, now: float) -> None:
+        """While playing, move the target to the clock position at the latest deadline not after ``now``."""
+        if self._state is not PlaybackState.PLAYING or now < self._deadline(self._ticks + 1):
+            return
+        ticks = max(self._ticks + 1, int((now - self._schedule_anchor) // self._interval))
+        # Float division can be off by one either way; settle on the exact latest deadline <= now.
+        while self._deadline(ticks + 1) <= now:
+            ticks += 1
+        while ticks > self._ticks + 1 and self._deadline(ticks) > now:
+            ticks -= 1
+        self._ticks = ticks
+        self._target_deadline = self._deadline(ticks)
+        self._target = self._clock.position(self._target_deadline)
+
+    def _deadline(self, tick: int) -> float:
+        return self._schedule_anchor + tick * self._interval
+
+    def _restart_schedule(self, now: float) -> None:
+        self._schedule_anchor = now
+        self._ticks = 0
+
+    def _end(self, now: float) -> None:
+        self._clock.pause(now)
+        self._state = PlaybackState.ENDED
