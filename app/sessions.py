@@ -204,11 +204,18 @@ class SessionService:
         return row
 
     async def terminate_own(self, principal: Principal, session_id: uuid.UUID, occ_lock: int | None) -> None:
-        """``POST /session/{id}/terminate``: the owner only; terminating twice is harmless."""
+        """``POST /session/{id}/terminate``: the owner only; terminating twice is harmless.
+
+        The ownership check rides in the UPDATE itself (one round trip); only when nothing changed is the row read
+        to tell "already inactive" from "not yours", "unknown" or "stale occ_lock".
+        """
+        owner = (principal.tenant_id, principal.user_id)
+        if await self._terminate(session_id, principal.user_id, "terminated", occ_lock, owner):
+            return
         row = await self._find(principal, session_id)
         if row.user_id != principal.user_id or row.tenant_id != principal.tenant_id:
             raise forbidden("only the session's owner may terminate it here; admins use /admin/sessions/terminate")
-        await self._terminate(row.id, principal.user_id, "terminated", occ_lock)
+        await self._explain_unchanged(row, occ_lock)
 
     async def terminate_many(self, admin: Principal, session_ids: list[uuid.UUID]) -> dict[str, list[str]]:
         """``POST /admin/sessions/terminate``: what was terminated, already inactive, or not found."""
@@ -220,19 +227,35 @@ class SessionService:
                 outcome["not_found"].append(str(session_id))
                 continue
             changed = await self._terminate(row.id, admin.user_id, "terminated_by_admin", None)
+            if not changed:
+                await self._release_quietly(row.id)
             outcome["terminated" if changed else "already_inactive"].append(str(session_id))
         return outcome
 
-    async def _terminate(self, session_id: uuid.UUID, actor: str, reason: str, occ_lock: int | None) -> bool:
-        try:
-            changed = await self._repository.terminate(
-                session_id, actor=actor, reason=reason, expected_occ_lock=occ_lock
-            )
-        except ConflictError as exc:
-            raise _conflict(str(exc)) from None
-        # Free the slot even when the row already was INACTIVE: a release may have been lost before.
+    async def _terminate(
+        self,
+        session_id: uuid.UUID,
+        actor: str,
+        reason: str,
+        occ_lock: int | None,
+        owner: tuple[uuid.UUID, str] | None = None,
+    ) -> bool:
+        """Terminate and free the slot; False when nothing changed."""
+        changed = await self._repository.terminate(
+            session_id, actor=actor, reason=reason, expected_occ_lock=occ_lock, owner=owner
+        )
+        if changed is None:
+            return False
         await self._release_quietly(session_id)
-        return changed is not None
+        return True
+
+    async def _explain_unchanged(self, row: SessionRow, occ_lock: int | None) -> None:
+        """A terminate changed nothing: a stale occ_lock is a 409; an INACTIVE session is fine (idempotent)."""
+        if row.status == "ACTIVE" and occ_lock is not None and row.occ_lock != occ_lock:
+            raise _conflict(f"session {row.id} changed (occ_lock is {row.occ_lock})")
+        if row.status == "INACTIVE":
+            # A release may have been lost to a Redis outage before; freeing again is harmless.
+            await self._release_quietly(row.id)
 
     async def delete(self, principal: Principal, session_id: uuid.UUID, occ_lock: int | None) -> None:
         """``DELETE /session/{id}``: the owner or an admin of its tenant."""

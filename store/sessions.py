@@ -124,19 +124,25 @@ class SessionRepository:
         return _row(record)
 
     async def terminate(
-        self, session_id: uuid.UUID, *, actor: str, reason: str, expected_occ_lock: int | None = None
+        self,
+        session_id: uuid.UUID,
+        *,
+        actor: str,
+        reason: str,
+        expected_occ_lock: int | None = None,
+        owner: tuple[uuid.UUID, str] | None = None,
     ) -> SessionRow | None:
-        """Make the session INACTIVE; None when it already was. A stale ``expected_occ_lock`` is a ConflictError."""
-        async with self._db.connection() as conn, conn.transaction():
-            record = await conn.fetchrow(_Q["terminate_session"], session_id, actor, reason, expected_occ_lock)
-            if record is not None:
-                return _row(record)
-            current = await conn.fetchrow(_Q["get_session"], session_id)
-        if current is None:
-            raise NotFoundError(f"session {session_id} not found")
-        if current["status"] == "ACTIVE":
-            raise ConflictError(f"session {session_id} changed (occ_lock is {current['occ_lock']})")
-        return None
+        """Make the session INACTIVE if it is ACTIVE and the conditions hold; the changed row, or None.
+
+        ``expected_occ_lock`` (when given) must be current, and ``owner`` (tenant, user; when given) must own it.
+        When nothing changed the caller reads the row to say why.
+        """
+        tenant_id, user_id = owner if owner is not None else (None, None)
+        async with self._db.connection() as conn:
+            record = await conn.fetchrow(
+                _Q["terminate_session"], session_id, actor, reason, expected_occ_lock, tenant_id, user_id
+            )
+        return _row(record) if record is not None else None
 
     async def delete(self, session_id: uuid.UUID, *, actor: str, expected_occ_lock: int | None = None) -> bool:
         """Delete the session; returns whether it was ACTIVE. Stale ``expected_occ_lock``: ConflictError."""

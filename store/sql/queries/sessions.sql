@@ -21,12 +21,13 @@ DELETE FROM session_activity WHERE session_id IN (SELECT id FROM gone)
 SELECT * FROM sessions WHERE id = $1
 
 -- name: terminate_session
--- Make an ACTIVE session INACTIVE (bumping occ_lock) when $4 (expected occ_lock) is NULL or current:
--- $1 id, $2 actor, $3 reason. Returns the row only when it changed.
+-- Make an ACTIVE session INACTIVE (bumping occ_lock) when $4 (expected occ_lock) is NULL or current and, when
+-- $5/$6 are given, it belongs to that tenant/user: $1 id, $2 actor, $3 reason. Returns the row only when it changed.
 WITH changed AS (
     UPDATE sessions SET status = 'INACTIVE', ended_reason = $3, updated_by = $2, updated_at = now(),
                         occ_lock = occ_lock + 1
     WHERE id = $1 AND status = 'ACTIVE' AND ($4::bigint IS NULL OR occ_lock = $4)
+      AND ($5::uuid IS NULL OR tenant_id = $5) AND ($6::text IS NULL OR user_id = $6)
     RETURNING *
 ), logged AS (
     INSERT INTO session_activity (session_id, tenant_id, actor_id, action, details)
