@@ -134,11 +134,25 @@ def load_public_key(value: str) -> str:
     return pem
 
 
+_VERIFIED_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A token verified earlier: JWT verification costs more than the rest of a typical request."""
+
+    principal: Principal
+    valid_until: float
+    kid: str | None
+    key: Any
+
+
 class Authenticator:
     """Turns a bearer token into a :class:`Principal`, or raises a 401 :class:`ApiError`."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._verified: dict[str, _Verified] = {}
         self._secret = settings.jwt_secret
         self._public_key = load_public_key(settings.jwt_public_key) if settings.jwt_public_key else None
         self._jwks = (
@@ -156,7 +170,24 @@ class Authenticator:
         self._algorithms = frozenset(a for a in allowed if a in known)
 
     async def authenticate(self, token: str) -> Principal:
-        """Verify the token and read its claims."""
+        """Verify the token and read its claims; a token verified before is answered from a bounded cache."""
+        cached = self._verified.get(token)
+        if cached is not None and time.time() < cached.valid_until and await self._still_trusted(cached):
+            return cached.principal
+        principal, header, key, expires = await self._verify(token)
+        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+            del self._verified[next(iter(self._verified))]
+        kid = header.get("kid") if self._jwks is not None else None
+        self._verified[token] = _Verified(principal, expires + self._settings.jwt_leeway_s, kid, key)
+        return principal
+
+    async def _still_trusted(self, cached: _Verified) -> bool:
+        # A JWKS key can rotate away: the cached verdict holds only while the same key is still published.
+        if self._jwks is None or cached.kid is None:
+            return True
+        return await self._jwks.key_for(cached.kid) is cached.key
+
+    async def _verify(self, token: str) -> tuple[Principal, Mapping[str, Any], Any, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -187,7 +218,7 @@ class Authenticator:
             raise unauthorized("token issuer not accepted") from None
         except jwt.PyJWTError:
             raise unauthorized("invalid token") from None
-        return self._principal(claims)
+        return self._principal(claims), header, key, float(claims["exp"])
 
     async def _key_for(self, algorithm: str, header: Mapping[str, Any]) -> Any:
         if algorithm in _HMAC:

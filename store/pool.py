@@ -50,6 +50,14 @@ class PoolConfig:
     connect_timeout_s: float = 5.0
 
 
+async def _keep_session_state(connection: asyncpg.Connection) -> None:
+    """Release a connection to the pool without asyncpg's default reset round trip (RESET ALL, UNLISTEN ...).
+
+    Nothing here leaves session state behind: settings are fixed at connect time, queries use SET LOCAL inside
+    transactions, advisory locks are transaction-scoped, and LISTEN runs on dedicated connections only.
+    """
+
+
 class Database:
     """Owns the pools: ``db.connection()`` for writes, ``db.read_connection()`` for replay reads."""
 
@@ -73,6 +81,7 @@ class Database:
             max_size=config.max_size,
             command_timeout=config.command_timeout_s,
             timeout=config.connect_timeout_s,
+            reset=_keep_session_state,
             server_settings={
                 "application_name": "msr",
                 "statement_timeout": str(config.statement_timeout_ms),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
@@ -21,17 +23,21 @@ from tests.support import TEST_SECRET, RunningServer, serve, with_database
 
 
 @pytest.fixture(scope="session")
-def pg_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_base_url() -> Iterator[str]:
     """A PostgreSQL server for the whole run."""
     given = os.environ.get("MSR_TEST_DATABASE_URL")
     if given:
         yield given
         return
-    postgres = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
+    # Not under pytest's basetemp: pytest resets that folder to mode 0700 (and prunes old ones) when another run
+    # starts, and the embedded server runs as its own system user, which must keep reaching its data folder.
+    folder = Path(tempfile.mkdtemp(prefix="msr-test-pg-"))
+    postgres = EmbeddedPostgres(folder)
     try:
         yield postgres.start()
     finally:
         postgres.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

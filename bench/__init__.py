@@ -1,0 +1,1 @@
+"""Benchmarks (see ../shared/BENCH.md): each measures floors in the same run and reports ratios to them."""
