@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -77,8 +78,6 @@ def backends() -> Iterator[Backends]:
 
 async def fresh_database(base_url: str) -> str:
     """A new empty database on the server of ``base_url``; its URL."""
-    from urllib.parse import urlsplit, urlunsplit
-
     name = f"msr_bench_{uuid.uuid4().hex[:10]}"
     conn = await asyncpg.connect(base_url)
     try:
