@@ -1,6 +1,6 @@
 """Thin route modules: parse, call a service, shape the answer."""
 
-from app.routes import admin, health, sessions
+from app.routes import admin, configuration, health, ingest, replay, sessions, ws
 
-API_ROUTES = [*health.ROUTES, *admin.ROUTES, *sessions.ROUTES]
+API_ROUTES = [*health.ROUTES, *admin.ROUTES, *sessions.ROUTES, *ingest.ROUTES, *configuration.ROUTES, *replay.ROUTES, *ws.ROUTES]
 """Every API route of the app, registered by ``create_app``."""

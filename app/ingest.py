@@ -1,0 +1,472 @@
+"""Ingest bodies: change events (a JSON array or NDJSON) and Debezium envelopes, validated row by row.
+
+A batch is all or nothing: the first bad row is a 400 whose details name the row (its 0-based index among the
+batch's events; for NDJSON also the 1-based ``line``) and the field. Nothing is decoded that need not be:
+``entity_state`` stays the JSON text the client sent.
+
+Per-field rules of ``POST /v1/ingest/events``: ``entity_id`` a non-empty string of at most 512 characters;
+``table_name`` ``schema.table`` or ``table`` (identifiers of at most 63 characters: a letter or ``_``, then
+letters, digits, ``_`` or ``$``); ``op`` one of ``c r u d``; ``entity_state`` a JSON object for ``c r u`` (for
+``d`` it may be null, absent or an object, and is stored as null); ``event_timestamp`` an RFC3339 instant with a
+zone, at most :data:`FUTURE_SKEW` ahead of the server's clock; ``event_id`` optional, a string of at most 512
+characters; ``tenant_id`` optional: another tenant than the caller's is a 403, unless the caller is a global admin
+(``MSR_GLOBAL_ADMIN_ROLE``, as for sessions), whose rows are then stored for that tenant. Other fields are
+ignored.
+
+Debezium (``POST /v1/ingest/debezium``): one envelope or a JSON array of them, with a schema
+(``{"schema": ..., "payload": {...}}``) or bare (the payload itself). ``op`` ``c r u d``; ``t`` (truncate),
+``m`` (message) and tombstones (a null envelope or payload) are skipped. The event time is ``source.ts_us`` when
+present, else ``source.ts_ms``. ``table_name`` is ``source.schema + "." + source.table`` (``source.db`` when there
+is no schema, as MySQL's). The entity id is the ``key`` column (default ``id``) of ``after`` (of ``before`` for
+``d``), a string or an integer; ``entity_state`` is ``after`` verbatim. ``event_id`` is built from the source's
+position fields (``lsn``, ``sequence``, binlog file/pos/row, ...), so two changes of one row within the same
+millisecond are not taken for a retry of each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import msgspec
+
+from app.auth import Principal
+from app.errors import ApiError, ErrorCode, forbidden, validation_error
+from app.web import parse_rfc3339
+from store.events import NewEvent
+
+_ItemT = TypeVar("_ItemT")
+
+FUTURE_SKEW = timedelta(minutes=5)
+"""How far ahead of the server's clock an event may be (clocks of sources and server differ a little)."""
+MAX_ID_CHARS = 512
+"""Longest ``entity_id`` and ``event_id``."""
+PARSE_SLICE = 500
+"""Rows validated between two yields to the event loop, so a big batch never stalls playback frames."""
+
+NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"})
+"""Content types read as one JSON event per line."""
+JSON_TYPES = frozenset({"application/json", "text/json"})
+"""Content types read as a JSON array of events (also assumed when the type is missing)."""
+
+_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_$]{0,62}"
+_TABLE_NAME = re.compile(rf"^{_IDENTIFIER}(\.{_IDENTIFIER})?$")
+_QUALIFIED_TABLE_NAME = re.compile(rf"^{_IDENTIFIER}\.{_IDENTIFIER}$")
+_OPS = frozenset("crud")
+_DEBEZIUM_SKIPPED_OPS = frozenset({"t", "m"})
+# Source fields that place a change in the source's log, by connector: PostgreSQL, SQL Server, Oracle, MySQL,
+# MongoDB. Together they tell two changes of one row at the same instant apart.
+_POSITION_FIELDS = (
+    "sequence",
+    "lsn",
+    "change_lsn",
+    "commit_lsn",
+    "event_serial_no",
+    "scn",
+    "commit_scn",
+    "rs_id",
+    "ssn",
+    "gtid",
+    "file",
+    "pos",
+    "row",
+    "ord",
+)
+
+
+class _EventRow(msgspec.Struct, gc=False):
+    """A row of ``POST /v1/ingest/events`` whose fields have the right JSON types (values not checked yet)."""
+
+    entity_id: str
+    table_name: str
+    op: str
+    event_timestamp: str
+    entity_state: msgspec.Raw = msgspec.Raw()
+    """Empty when absent."""
+    event_id: str | None = None
+    tenant_id: str | None = None
+
+
+# Well-formed batches are decoded in one pass; a batch that fails it is decoded again row by row, field by
+# field, to name the first bad row and field.
+_EVENT_ROWS = msgspec.json.Decoder(list[_EventRow])
+_EVENT_ROW = msgspec.json.Decoder(_EventRow)
+_RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
+_OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_OBJECT_OR_NULL = msgspec.json.Decoder(dict[str, msgspec.Raw] | None)
+_STRING = msgspec.json.Decoder(str)
+_STRING_OR_NULL = msgspec.json.Decoder(str | None)
+_KEY = msgspec.json.Decoder(str | int)
+_SOURCE = msgspec.json.Decoder(dict[str, Any])
+
+
+def is_table_name(name: str) -> bool:
+    """``schema.table`` or ``table``, each part an identifier."""
+    return bool(_TABLE_NAME.match(name))
+
+
+def is_qualified_table_name(name: str) -> bool:
+    """``schema.table`` exactly (the form of ``snapshot_list_tables``)."""
+    return bool(_QUALIFIED_TABLE_NAME.match(name))
+
+
+class RowError(Exception):
+    """A row of the batch is invalid; becomes the 400 (or 403) answer of the whole batch."""
+
+    def __init__(self, field: str | None, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class IngestBatch:
+    """A validated batch and the number of envelopes skipped (Debezium tombstones, truncates, messages)."""
+
+    events: list[NewEvent]
+    skipped: int = 0
+
+
+def body_kind(content_type: str | None) -> str:
+    """``json`` or ``ndjson`` from a ``Content-Type`` header; a 415 for any other type."""
+    media_type = (content_type or "application/json").split(";", 1)[0].strip().lower()
+    if media_type in NDJSON_TYPES:
+        return "ndjson"
+    if media_type in JSON_TYPES:
+        return "json"
+    raise ApiError(
+        415,
+        ErrorCode.VALIDATION_ERROR,
+        "send application/json (an array of events) or application/x-ndjson (one event per line)",
+        details={"content_type": media_type[:100]},
+    )
+
+
+def _json_rows(body: bytes, what: str) -> list[msgspec.Raw]:
+    try:
+        return _RAW_LIST.decode(body)
+    except msgspec.ValidationError:
+        raise validation_error(f"the body must be a JSON array of {what}") from None
+    except msgspec.DecodeError as exc:
+        raise validation_error(f"the body is not valid JSON: {exc}") from None
+
+
+def _ndjson_rows(body: bytes) -> tuple[list[bytes], list[int]]:
+    """The non-blank lines of an NDJSON body, and their 1-based line numbers."""
+    texts: list[bytes] = []
+    numbers: list[int] = []
+    for number, line in enumerate(body.split(b"\n"), start=1):
+        text = line.strip()
+        if text:
+            texts.append(text)
+            numbers.append(number)
+    return texts, numbers
+
+
+def _batch_error(index: int, line: int | None, error: RowError) -> ApiError:
+    where = f"row {index}" + (f" (line {line})" if line is not None else "")
+    message = f"{where}: {error.message}"
+    details: dict[str, Any] = {"row": index, "field": error.field}
+    if line is not None:
+        details["line"] = line
+    if error.status == 403:
+        api_error = forbidden(message)
+        api_error.details = details
+        return api_error
+    return validation_error(message, details)
+
+
+async def _validate(
+    items: Sequence[_ItemT], convert: Callable[[_ItemT], NewEvent | None], lines: Sequence[int] | None = None
+) -> list[NewEvent]:
+    """Convert every item, yielding to the event loop between slices; the first bad row fails the batch."""
+    events: list[NewEvent] = []
+    for start in range(0, len(items), PARSE_SLICE):
+        if start:
+            await asyncio.sleep(0)
+        for index in range(start, min(start + PARSE_SLICE, len(items))):
+            try:
+                event = convert(items[index])
+            except RowError as error:
+                raise _batch_error(index, None if lines is None else lines[index], error) from None
+            if event is not None:
+                events.append(event)
+    return events
+
+
+def _decode_object(text: msgspec.Raw | bytes, field: str | None) -> dict[str, msgspec.Raw]:
+    try:
+        return _OBJECT.decode(text)
+    except msgspec.ValidationError:
+        raise RowError(field, f"{field or 'the row'} must be a JSON object") from None
+    except msgspec.DecodeError:
+        raise RowError(field, f"{field or 'the row'} is not valid JSON") from None
+
+
+def _required_string(fields: dict[str, msgspec.Raw], name: str, path: str | None = None) -> str:
+    raw = fields.get(name)
+    field = path or name
+    if raw is None:
+        raise RowError(field, f"{field} is required")
+    try:
+        return _STRING.decode(raw)
+    except msgspec.ValidationError:
+        raise RowError(field, f"{field} must be a string") from None
+
+
+def _optional_string(fields: dict[str, msgspec.Raw], name: str) -> str | None:
+    raw = fields.get(name)
+    if raw is None:
+        return None
+    try:
+        value: str | None = _STRING_OR_NULL.decode(raw)
+    except msgspec.ValidationError:
+        raise RowError(name, f"{name} must be a string") from None
+    return value
+
+
+def _check_id(value: str, field: str) -> str:
+    if not value:
+        raise RowError(field, f"{field} must not be empty")
+    if len(value) > MAX_ID_CHARS:
+        raise RowError(field, f"{field} must be at most {MAX_ID_CHARS} characters")
+    if "\x00" in value:
+        raise RowError(field, f"{field} must not contain NUL characters")
+    return value
+
+
+def _check_table_name(value: str, field: str) -> str:
+    if not is_table_name(value):
+        raise RowError(field, f"{field} must be 'schema.table' or 'table' (identifiers), got {value[:80]!r}")
+    return value
+
+
+def _check_time(moment: datetime, field: str, now: datetime) -> datetime:
+    if moment > now + FUTURE_SKEW:
+        raise RowError(field, f"{field} is in the future (more than {int(FUTURE_SKEW.total_seconds())} s ahead)")
+    return moment
+
+
+def _is_object(raw: msgspec.Raw) -> bool:
+    return bytes(memoryview(raw)[:1]) == b"{"
+
+
+class _EventConverter:
+    """Turns rows of ``POST /v1/ingest/events`` into :class:`NewEvent` values, or raises a :class:`RowError`."""
+
+    def __init__(self, principal: Principal, now: datetime) -> None:
+        self._principal = principal
+        self._now = now
+        self._tenants: dict[str, uuid.UUID] = {}
+        self._table_names: set[str] = set()
+
+    def __call__(self, text: msgspec.Raw | bytes) -> NewEvent:
+        """Check one row given as JSON text."""
+        return self.checked(self.typed(text))
+
+    def typed(self, text: msgspec.Raw | bytes) -> _EventRow:
+        """The row with its JSON types checked; a RowError names the first field of a wrong type."""
+        try:
+            return _EVENT_ROW.decode(text)
+        except msgspec.MsgspecError:
+            pass
+        fields = _decode_object(text, None)
+        return _EventRow(
+            entity_id=_required_string(fields, "entity_id"),
+            table_name=_required_string(fields, "table_name"),
+            op=_required_string(fields, "op"),
+            event_timestamp=_required_string(fields, "event_timestamp"),
+            entity_state=fields.get("entity_state", msgspec.Raw()),
+            event_id=_optional_string(fields, "event_id"),
+            tenant_id=_optional_string(fields, "tenant_id"),
+        )
+
+    def checked(self, row: _EventRow) -> NewEvent:
+        """The event of a typed row, its values checked."""
+        table_name = row.table_name
+        if table_name not in self._table_names:
+            self._table_names.add(_check_table_name(table_name, "table_name"))
+        op = row.op
+        if op not in _OPS:
+            raise RowError("op", f"op must be one of c, r, u, d; got {op[:10]!r}")
+        moment = parse_rfc3339(row.event_timestamp)
+        if moment is None:
+            raise RowError("event_timestamp", "event_timestamp must be an RFC3339 instant with a zone")
+        state = bytes(row.entity_state)
+        if op == "d":
+            if state and state != b"null" and state[:1] != b"{":
+                raise RowError("entity_state", "entity_state must be a JSON object or null")
+            entity_state = None
+        elif state[:1] != b"{":  # a Raw is the value's exact JSON text: an object starts with its brace
+            raise RowError("entity_state", f"entity_state must be a JSON object for op {op!r}")
+        else:
+            entity_state = state.decode()
+        return NewEvent(
+            self._tenant(row.tenant_id),
+            table_name,
+            _check_id(row.entity_id, "entity_id"),
+            op,
+            entity_state,
+            _check_time(moment, "event_timestamp", self._now),
+            "" if row.event_id is None else _check_id(row.event_id, "event_id"),
+        )
+
+    def _tenant(self, text: str | None) -> uuid.UUID:
+        caller = self._principal.tenant_id
+        if text is None:
+            return caller
+        tenant = self._tenants.get(text)
+        if tenant is None:
+            try:
+                tenant = uuid.UUID(text)
+            except ValueError:
+                raise RowError("tenant_id", "tenant_id must be a UUID") from None
+            self._tenants[text] = tenant
+        if tenant != caller and not self._principal.is_global_admin:
+            raise RowError("tenant_id", "another tenant's events need the global admin role", status=403)
+        return tenant
+
+
+async def parse_events(body: bytes, content_type: str | None, principal: Principal, now: datetime) -> IngestBatch:
+    """Validate the body of ``POST /v1/ingest/events``."""
+    converter = _EventConverter(principal, now.astimezone(UTC))
+    if body_kind(content_type) == "ndjson":
+        texts, lines = _ndjson_rows(body)
+        return IngestBatch(await _validate(texts, converter, lines))
+    try:
+        rows = _EVENT_ROWS.decode(body)
+    except msgspec.MsgspecError:
+        return IngestBatch(await _validate(_json_rows(body, "events"), converter))
+    return IngestBatch(await _validate(rows, converter.checked))
+
+
+class _DebeziumConverter:
+    """Turns one Debezium envelope into a :class:`NewEvent`, or None for one that is skipped."""
+
+    def __init__(self, tenant_id: uuid.UUID, key: str, now: datetime) -> None:
+        self._tenant_id = tenant_id
+        self._key = key
+        self._now = now
+        self.skipped = 0
+
+    def __call__(self, text: msgspec.Raw | bytes) -> NewEvent | None:
+        try:
+            envelope = _OBJECT_OR_NULL.decode(text)
+        except msgspec.ValidationError:
+            raise RowError(None, "an envelope must be a JSON object") from None
+        except msgspec.DecodeError:
+            raise RowError(None, "the envelope is not valid JSON") from None
+        payload: dict[str, msgspec.Raw] | None = envelope
+        prefix = ""
+        if envelope is not None and "payload" in envelope:
+            prefix = "payload."
+            try:
+                payload = _OBJECT_OR_NULL.decode(envelope["payload"])
+            except msgspec.ValidationError:
+                raise RowError("payload", "payload must be a JSON object or null") from None
+        if payload is None:
+            self.skipped += 1
+            return None
+        op = _required_string(payload, "op", prefix + "op")
+        if op in _DEBEZIUM_SKIPPED_OPS:
+            self.skipped += 1
+            return None
+        if op not in _OPS:
+            raise RowError(prefix + "op", f"op must be one of c, r, u, d (t and m are skipped); got {op[:10]!r}")
+        source = self._source(payload, prefix + "source")
+        row_field = prefix + ("before" if op == "d" else "after")
+        row_raw = payload.get("before" if op == "d" else "after")
+        if row_raw is None or not _is_object(row_raw):
+            raise RowError(row_field, f"{row_field} must be the row (a JSON object) for op {op!r}")
+        return NewEvent(
+            tenant_id=self._tenant_id,
+            table_name=self._table_name(source, prefix + "source"),
+            entity_id=self._entity_id(row_raw, row_field),
+            op=op,
+            entity_state=None if op == "d" else bytes(row_raw).decode(),
+            event_timestamp=self._time(source, prefix + "source"),
+            event_id=_position(source),
+        )
+
+    def _source(self, payload: dict[str, msgspec.Raw], field: str) -> dict[str, Any]:
+        raw = payload.get("source")
+        if raw is None:
+            raise RowError(field, f"{field} is required")
+        try:
+            source = _SOURCE.decode(raw)
+        except msgspec.ValidationError:
+            raise RowError(field, f"{field} must be a JSON object") from None
+        return source
+
+    def _table_name(self, source: dict[str, Any], field: str) -> str:
+        table = source.get("table")
+        if not isinstance(table, str):
+            raise RowError(field + ".table", f"{field}.table must be a string")
+        schema = source.get("schema")
+        if schema is None:
+            schema = source.get("db")
+        if schema is not None and not isinstance(schema, str):
+            raise RowError(field + ".schema", f"{field}.schema must be a string")
+        name = f"{schema}.{table}" if schema else table
+        return _check_table_name(name, field + ".table")
+
+    def _entity_id(self, row: msgspec.Raw, field: str) -> str:
+        key_field = f"{field}.{self._key}"
+        raw = _decode_object(row, field).get(self._key)
+        if raw is None:
+            raise RowError(key_field, f"{key_field} is required (the entity id)")
+        try:
+            key = _KEY.decode(raw)
+        except msgspec.ValidationError:
+            raise RowError(key_field, f"{key_field} must be a string or an integer") from None
+        return _check_id(str(key), key_field)
+
+    def _time(self, source: dict[str, Any], field: str) -> datetime:
+        micros = source.get("ts_us")
+        if isinstance(micros, int) and not isinstance(micros, bool):
+            return self._from_epoch(micros, field + ".ts_us")
+        millis = source.get("ts_ms")
+        if not isinstance(millis, int) or isinstance(millis, bool):
+            raise RowError(field + ".ts_ms", f"{field}.ts_ms must be an integer (milliseconds since the epoch)")
+        return self._from_epoch(millis * 1000, field + ".ts_ms")
+
+    def _from_epoch(self, micros: int, field: str) -> datetime:
+        try:
+            moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+        except OverflowError:
+            raise RowError(field, f"{field} is out of range") from None
+        return _check_time(moment, field, self._now)
+
+
+def _position(source: dict[str, Any]) -> str:
+    parts = [f"{name}={source[name]}" for name in _POSITION_FIELDS if source.get(name) is not None]
+    position = ";".join(parts)
+    if len(position) > MAX_ID_CHARS:
+        return "sha256:" + hashlib.sha256(position.encode()).hexdigest()
+    return position
+
+
+def _debezium_rows(body: bytes) -> Sequence[msgspec.Raw | bytes]:
+    stripped = body.strip()
+    if stripped[:1] == b"[":
+        return _json_rows(body, "Debezium envelopes")
+    # An empty body is a tombstone, as a JSON null is.
+    return [stripped or b"null"]
+
+
+async def parse_debezium(
+    body: bytes, content_type: str | None, tenant_id: uuid.UUID, now: datetime, key: str = "id"
+) -> IngestBatch:
+    """Validate the body of ``POST /v1/ingest/debezium``: one envelope or a JSON array of them."""
+    if body_kind(content_type) != "json":
+        raise validation_error("send Debezium envelopes as application/json")
+    converter = _DebeziumConverter(tenant_id, key, now.astimezone(UTC))
+    events = await _validate(_debezium_rows(body), converter)
+    return IngestBatch(events, converter.skipped)

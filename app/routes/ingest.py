@@ -1,0 +1,51 @@
+"""Recording (SPEC section 6): ``POST /v1/ingest/events`` and ``POST /v1/ingest/debezium``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Response, post
+from litestar.params import QueryParameter
+
+from app.ingest import IngestBatch, parse_debezium, parse_events
+from app.services import PrincipalDep, ServicesDep
+from app.web import envelope, utc_now
+
+_KEY_COLUMN = r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"
+
+
+async def _store(services: ServicesDep, batch: IngestBatch) -> Response[dict[str, Any]]:
+    result = await services.events.ingest(batch.events)
+    message = f"stored {result.accepted} events, {result.duplicates} already stored"
+    if batch.skipped:
+        message += f", {batch.skipped} skipped (tombstones, truncates, messages)"
+    return envelope({"accepted": result.accepted, "duplicates": result.duplicates}, message)
+
+
+@post("/v1/ingest/events", tags=["ingest"], summary="Record change events", status_code=200)
+async def ingest_events(
+    principal: PrincipalDep, services: ServicesDep, request: Request[Any, Any, Any]
+) -> Response[dict[str, Any]]:
+    """Store a batch of change events (a JSON array, or NDJSON) for the caller's tenant, all or nothing.
+
+    Idempotent: events already stored (same ``event_id``, or same ``table_name, entity_id, op,
+    event_timestamp`` without one) are counted as duplicates and not stored again.
+    """
+    batch = await parse_events(await request.body(), request.headers.get("content-type"), principal, utc_now())
+    return await _store(services, batch)
+
+
+@post("/v1/ingest/debezium", tags=["ingest"], summary="Record Debezium change events", status_code=200)
+async def ingest_debezium(
+    principal: PrincipalDep,
+    services: ServicesDep,
+    request: Request[Any, Any, Any],
+    key: Annotated[str, QueryParameter(description="the row column holding the entity id", pattern=_KEY_COLUMN)] = "id",
+) -> Response[dict[str, Any]]:
+    """Store Debezium envelopes (one, or a JSON array) for the caller's tenant, all or nothing, idempotently."""
+    body = await request.body()
+    batch = await parse_debezium(body, request.headers.get("content-type"), principal.tenant_id, utc_now(), key)
+    return await _store(services, batch)
+
+
+ROUTES = [ingest_events, ingest_debezium]
