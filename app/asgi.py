@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
@@ -22,13 +23,39 @@ from app.routes.ui import ui_router
 from app.services import Services, provide_admin, provide_principal, provide_services
 from app.sessions import AdmissionControl, SessionLiveness, SessionService
 from app.settings import ConfigError, Settings
-from app.web import add_correlation_header, bind_correlation_id
+from app.web import add_correlation_header, bind_correlation_id, utc_now
 from store.migrate import migrate
+from store.partitions import maintain_partitions, prepare_event_storage
 from store.pool import Database, PoolConfig
 from store.sessions import SessionRepository
 from store.settings import SettingsRepository
 
 _log = logging.getLogger("msr.app")
+
+
+async def _maintain_partitions(services: Services) -> None:
+    await maintain_partitions(services.db, utc_now(), days_back=services.runtime.current.max_playback_range)
+
+
+def _start_loops(services: Services, liveness: SessionLiveness) -> None:
+    """The replica's periodic work; every loop is cancelled and awaited at shutdown."""
+    background, settings, runtime = services.background, services.settings, services.runtime
+
+    async def take_due_snapshots() -> None:
+        # Safe on every replica at once: the store serialises each tenant's checkpoints in PostgreSQL.
+        current = runtime.current
+        await services.snapshots.take_due_snapshots(
+            utc_now(), horizon=timedelta(days=current.max_playback_range), work_mem_mb=current.query_work_mem_mb
+        )
+
+    idle_timeout = settings.session_idle_timeout_s
+    background.every("settings-refresh", settings.settings_poll_s, runtime.refresh)
+    background.every("liveness-flush", min(2.0, idle_timeout / 5), liveness.flush)
+    background.every("idle-expiry", min(5.0, idle_timeout / 5), services.sessions.expire_idle)
+    background.every("admission-reconcile", 10.0, services.sessions.reconcile_admission)
+    background.every("partitions", 3600.0, lambda: _maintain_partitions(services))
+    background.every("snapshots", 60.0, take_due_snapshots)
+    background.every("playback-upkeep", 1.0, services.playback.upkeep)
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -54,6 +81,7 @@ def create_app(settings: Settings) -> Litestar:
         await db.open()
         redis = RedisConnection(redis_url, settings.redis_prefix)
         background = BackgroundTasks()
+        services: Services | None = None
         try:
             runtime = RuntimeSettings(SettingsRepository(db))
             await runtime.load()
@@ -66,15 +94,16 @@ def create_app(settings: Settings) -> Litestar:
                 settings.session_idle_timeout_s,
             )
             await sessions.sync_admission()
-            app.state.services = Services(settings, db, redis, runtime, authenticator, background, sessions)
-            background.every("settings-refresh", settings.settings_poll_s, runtime.refresh)
-            idle_timeout = settings.session_idle_timeout_s
-            background.every("liveness-flush", min(2.0, idle_timeout / 5), liveness.flush)
-            background.every("idle-expiry", min(5.0, idle_timeout / 5), sessions.expire_idle)
-            background.every("admission-reconcile", 10.0, sessions.reconcile_admission)
+            await prepare_event_storage(db)
+            services = Services(settings, db, redis, runtime, authenticator, background, sessions)
+            await _maintain_partitions(services)
+            app.state.services = services
+            _start_loops(services, liveness)
             _log.info("replica ready")
             yield
         finally:
+            if services is not None:
+                await services.playback.close()
             await background.stop()
             await redis.close()
             await db.close()

@@ -1,0 +1,231 @@
+"""The replay reads of seed 000: the state at T, the events between two instants, and the playback range.
+
+Bodies are streamed: the state and long event windows go out chunk by chunk as PostgreSQL's cursor yields them,
+with ``entity_state`` passed through as the stored JSON text. The first chunk is read before the answer starts,
+so that an unavailable database is still a 503 in the envelope rather than a cut connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, get
+from litestar.params import FromQuery, HeaderParameter
+from litestar.response import Stream
+
+from app.auth import Principal
+from app.errors import validation_error
+from app.replay import (
+    PlaybackRange,
+    check_in_range,
+    check_window,
+    decode_cursor,
+    encode_cursor,
+    parse_filters,
+    parse_instant,
+    playback_range,
+)
+from app.routes.sessions import parse_uuid
+from app.services import PrincipalDep, Services, ServicesDep
+from app.web import envelope, utc_now, utc_now_rfc3339
+from store.events import StoredEvent
+
+SessionHeader = Annotated[str | None, HeaderParameter(name="X-Session-ID")]
+"""The session a replay call works in (``X-Session-ID``), else the ``session_id`` query parameter."""
+
+_ENCODER = msgspec.json.Encoder()
+_NDJSON = "application/x-ndjson"
+_MAX_PAGE = 100_000
+
+
+async def _session_and_range(
+    services: Services, principal: Principal, header_id: str | None, query_id: str | None
+) -> PlaybackRange:
+    raw = header_id if header_id is not None else query_id
+    session_id = parse_uuid(raw, "session_id") if raw is not None else None
+    await services.sessions.use(principal, session_id)
+    earliest = await services.events.earliest_instant(principal.tenant_id)
+    return playback_range(services.runtime.current, utc_now(), earliest)
+
+
+async def _first_chunk(
+    chunks: AsyncGenerator[list[StoredEvent], None],
+) -> list[StoredEvent]:
+    try:
+        return await anext(chunks)
+    except StopAsyncIteration:
+        return []
+    except BaseException:
+        await chunks.aclose()
+        raise
+
+
+def _json_items(chunk: list[StoredEvent], first: bool) -> bytes:
+    # Encode a chunk as a JSON array and splice its inside into the surrounding array.
+    inner = _ENCODER.encode(chunk)[1:-1]
+    return inner if first else b"," + inner
+
+
+@get("/replay/range", tags=["replay"], summary="The playback range")
+async def get_range(principal: PrincipalDep, services: ServicesDep) -> Response[dict[str, Any]]:
+    """``{max_days, start_date, end_date, earliest_valid_date}`` for the caller's tenant."""
+    earliest = await services.events.earliest_instant(principal.tenant_id)
+    window = playback_range(services.runtime.current, utc_now(), earliest)
+    return envelope(window.as_json(), "Get playback range successfully")
+
+
+@get("/replay/state", tags=["replay"], summary="The state at an instant")
+async def get_state(
+    principal: PrincipalDep,
+    services: ServicesDep,
+    x_session_id: SessionHeader = None,
+    session_id: FromQuery[str | None] = None,
+    timestamp: FromQuery[str | None] = None,
+    tables: FromQuery[str | None] = None,
+    filter_tables: FromQuery[str | None] = None,
+    filter_min_timestamp: FromQuery[str | None] = None,
+) -> Stream:
+    """Every entity's latest event at ``timestamp`` (now when absent), deletes left out; streamed."""
+    filters = parse_filters(tables, filter_tables, filter_min_timestamp)
+    window = await _session_and_range(services, principal, x_session_id, session_id)
+    at = window.end if timestamp is None else check_in_range(parse_instant(timestamp, "timestamp"), window, "timestamp")
+    chunks = services.events.state_at(
+        principal.tenant_id, at, filters, work_mem_mb=services.runtime.current.query_work_mem_mb
+    )
+    first = await _first_chunk(chunks)
+
+    async def body() -> AsyncIterator[bytes]:
+        async with contextlib.aclosing(chunks):
+            yield b'{"data":['
+            count = 0
+            async for chunk in _all_chunks(first, chunks):
+                if chunk:
+                    yield _json_items(chunk, count == 0)
+                    count += len(chunk)
+            yield f'],"message":"Get initial state successfully","sent_at":"{utc_now_rfc3339()}"}}'.encode()
+
+    return Stream(body(), media_type="application/json")
+
+
+@get("/replay/events", tags=["replay"], summary="The events between two instants")
+async def get_events(
+    request: Request[Any, Any, Any],
+    principal: PrincipalDep,
+    services: ServicesDep,
+    start: FromQuery[str],
+    end: FromQuery[str],
+    x_session_id: SessionHeader = None,
+    session_id: FromQuery[str | None] = None,
+    tables: FromQuery[str | None] = None,
+    filter_tables: FromQuery[str | None] = None,
+    filter_min_timestamp: FromQuery[str | None] = None,
+    limit: FromQuery[str | None] = None,
+    cursor: FromQuery[str | None] = None,
+) -> Stream:
+    """The events with ``start < event_timestamp <= end`` in order; paged with ``limit`` and ``cursor``.
+
+    JSON by default (``page.next_cursor`` when more follow); NDJSON with ``Accept: application/x-ndjson``
+    (then the next cursor is in the ``X-Next-Cursor`` header).
+    """
+    filters = parse_filters(tables, filter_tables, filter_min_timestamp)
+    page_size = _page_size(limit)
+    after = decode_cursor(cursor) if cursor is not None else None
+    window = await _session_and_range(services, principal, x_session_id, session_id)
+    first_instant = check_in_range(parse_instant(start, "start"), window, "start")
+    last_instant = check_in_range(parse_instant(end, "end"), window, "end")
+    check_window(first_instant, last_instant, window)
+    chunks = services.events.events_between(
+        principal.tenant_id,
+        first_instant,
+        last_instant,
+        filters,
+        after=after,
+        # One more than the page tells whether another page follows.
+        limit=None if page_size is None else page_size + 1,
+        work_mem_mb=services.runtime.current.query_work_mem_mb,
+    )
+    if _NDJSON in request.headers.get("accept", ""):
+        return await _ndjson_events(chunks, page_size)
+    return await _json_events(chunks, page_size)
+
+
+def _page_size(limit: str | None) -> int | None:
+    if limit is None:
+        return None
+    if not limit.isdigit() or not 1 <= int(limit) <= _MAX_PAGE:
+        raise validation_error(f"limit must be an integer from 1 to {_MAX_PAGE}", {"field": "limit"})
+    return int(limit)
+
+
+class _Pager:
+    """Keeps at most a page of items; the store is asked for one more, whose presence means a next page."""
+
+    def __init__(self, page_size: int | None) -> None:
+        self.page_size = page_size
+        self.count = 0
+        self._last: StoredEvent | None = None
+        self._more = False
+
+    def take(self, chunk: list[StoredEvent]) -> list[StoredEvent]:
+        if self.page_size is not None and self.count + len(chunk) > self.page_size:
+            chunk = chunk[: self.page_size - self.count]
+            self._more = True
+        if chunk:
+            self._last = chunk[-1]
+        self.count += len(chunk)
+        return chunk
+
+    @property
+    def next_cursor(self) -> str | None:
+        """Where the next page starts, when there is one."""
+        return encode_cursor(self._last.position) if self._more and self._last is not None else None
+
+
+async def _all_chunks(
+    first: list[StoredEvent], rest: AsyncGenerator[list[StoredEvent], None]
+) -> AsyncIterator[list[StoredEvent]]:
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+async def _json_events(chunks: AsyncGenerator[list[StoredEvent], None], page_size: int | None) -> Stream:
+    first = await _first_chunk(chunks)
+    pager = _Pager(page_size)
+
+    async def body() -> AsyncIterator[bytes]:
+        async with contextlib.aclosing(chunks):
+            yield b'{"data":['
+            async for chunk in _all_chunks(first, chunks):
+                items = pager.take(chunk)
+                if items:
+                    yield _json_items(items, pager.count == len(items))
+            page = {"limit": page_size, "count": pager.count, "next_cursor": pager.next_cursor}
+            tail = {"message": "Successfully retrieved transaction logs.", "page": page, "sent_at": utc_now_rfc3339()}
+            yield b"]," + _ENCODER.encode(tail)[1:]
+
+    return Stream(body(), media_type="application/json")
+
+
+async def _ndjson_events(chunks: AsyncGenerator[list[StoredEvent], None], page_size: int | None) -> Stream:
+    first = await _first_chunk(chunks)
+    if page_size is not None:
+        # The next cursor goes in a header, so a page (bounded by its size) is read whole before it is sent.
+        pager = _Pager(page_size)
+        async with contextlib.aclosing(chunks):
+            lines = [_ENCODER.encode_lines(pager.take(chunk)) async for chunk in _all_chunks(first, chunks)]
+        headers = {"X-Next-Cursor": pager.next_cursor} if pager.next_cursor else {}
+        return Stream(iter(lines), media_type=_NDJSON, headers=headers)
+
+    async def body() -> AsyncIterator[bytes]:
+        async with contextlib.aclosing(chunks):
+            async for chunk in _all_chunks(first, chunks):
+                yield _ENCODER.encode_lines(chunk)
+
+    return Stream(body(), media_type=_NDJSON)
+
+
+ROUTES = [get_range, get_state, get_events]
