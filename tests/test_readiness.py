@@ -129,3 +129,22 @@ async def test_probes_answer_503_while_redis_is_down_and_200_after_it_restarts(
         assert dependencies.redis.port == port, "a restarted Redis must keep its address"
         await wait_for_status(client, "/readiness", 200)
         await wait_for_status(client, "/health", 200)
+
+
+async def test_creating_a_session_while_postgres_is_down_is_a_retryable_503(
+    outage_settings, start_server, dependencies
+):
+    async with start_server(outage_settings) as running, running.client() as client:
+        user = bearer(make_token("someone"))
+        await asyncio.to_thread(dependencies.postgres.stop)
+        try:
+            response = await client.post("/session", headers=user)
+        finally:
+            await asyncio.to_thread(dependencies.postgres.restart)
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "SESSION_CREATION_FAILED"
+        assert response.json()["error"]["is_retryable"] is True
+        assert response.headers["Retry-After"] == "1"
+        await wait_for_status(client, "/readiness", 200)
+        status = await client.get("/admin/sessions/status", headers=bearer(make_token(admin=True)))
+        assert status.json()["data"]["active_sessions"] == 0
