@@ -55,7 +55,6 @@ def _start_loops(services: Services, liveness: SessionLiveness) -> None:
     background.every("admission-reconcile", 10.0, services.sessions.reconcile_admission)
     background.every("partitions", 3600.0, lambda: _maintain_partitions(services))
     background.every("snapshots", 60.0, take_due_snapshots)
-    background.every("playback-upkeep", 1.0, services.playback.upkeep)
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -81,7 +80,6 @@ def create_app(settings: Settings) -> Litestar:
         await db.open()
         redis = RedisConnection(redis_url, settings.redis_prefix)
         background = BackgroundTasks()
-        services: Services | None = None
         try:
             runtime = RuntimeSettings(SettingsRepository(db))
             await runtime.load()
@@ -102,8 +100,6 @@ def create_app(settings: Settings) -> Litestar:
             _log.info("replica ready")
             yield
         finally:
-            if services is not None:
-                await services.playback.close()
             await background.stop()
             await redis.close()
             await db.close()
