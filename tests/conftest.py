@@ -19,7 +19,7 @@ import pytest
 from app.embedded import EmbeddedPostgres, EmbeddedRedis
 from app.settings import Settings
 from store.migrate import migrate
-from tests.support import TEST_SECRET, RunningServer, serve, with_database
+from tests.support import TEST_SECRET, RunningServer, scratch_database, serve, with_database
 
 
 @pytest.fixture(scope="session")
@@ -82,18 +82,8 @@ def template_database(pg_base_url: str) -> Iterator[str]:
 @pytest.fixture
 async def database_url(pg_base_url: str, template_database: str) -> AsyncIterator[str]:
     """A fresh migrated database for one test."""
-    name = f"msr_test_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(pg_base_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    finally:
-        await conn.close()
-    yield with_database(pg_base_url, name)
-    conn = await asyncpg.connect(pg_base_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    async with scratch_database(pg_base_url, "msr_test", template_database) as url:
+        yield url
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import httpx
 import jwt
 import uvicorn
@@ -25,6 +26,27 @@ def with_database(dsn: str, database: str) -> str:
     """The same DSN pointing at another database."""
     parts = urlsplit(dsn)
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+async def admin_execute(base_url: str, statement: str) -> None:
+    """Run one statement (CREATE/DROP DATABASE) on the server of ``base_url``."""
+    conn = await asyncpg.connect(base_url)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def scratch_database(base_url: str, prefix: str, template: str | None = None) -> AsyncIterator[str]:
+    """A new database (empty, or a copy of ``template``) for the block; dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    clause = f' TEMPLATE "{template}"' if template else ""
+    await admin_execute(base_url, f'CREATE DATABASE "{name}"{clause}')
+    try:
+        yield with_database(base_url, name)
+    finally:
+        await admin_execute(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def make_token(

@@ -2,30 +2,19 @@
 replicas at the same moment."""
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
 from store.migrate import MIGRATION_LOCK_KEY, available_migrations, migrate
-from tests.support import with_database
+from tests.support import scratch_database
 
 
 @pytest.fixture
 async def empty_database(pg_base_url: str) -> AsyncIterator[str]:
-    name = f"msr_empty_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(pg_base_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    yield with_database(pg_base_url, name)
-    conn = await asyncpg.connect(pg_base_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    async with scratch_database(pg_base_url, "msr_empty") as url:
+        yield url
 
 
 async def recorded_versions(dsn: str) -> list[int]:
