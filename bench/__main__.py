@@ -2,11 +2,12 @@
 
 import asyncio
 
-from bench import sessions
+from bench import sessions, store
 
 
 async def main() -> None:
     await sessions.main()
+    await store.main()
 
 
 if __name__ == "__main__":

@@ -250,8 +250,9 @@ class EventStore:
     async def earliest_instant(self, tenant_id: uuid.UUID) -> datetime | None:
         """The earliest instant of the tenant's data: its oldest complete snapshot or oldest event; None: neither.
 
-        Every instant from there on can be reconstructed, as long as retention, when it removes the events at or
-        before a snapshot it keeps, also removes the snapshots older than that one.
+        Never before the instant retention keeps the tenant's data from (``tenant_config.retained_from``, set
+        before retention deletes anything; see ``store.retention``), so every instant from there on can be
+        reconstructed, even while a retention run is removing older data.
         """
         async with self._db.read_connection() as conn:
             value: datetime | None = await conn.fetchval(_Q["earliest_instant"], tenant_id)

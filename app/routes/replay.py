@@ -8,7 +8,10 @@ so that an unavailable database is still a 503 in the envelope rather than a cut
 from __future__ import annotations
 
 import contextlib
+import math
+import re
 from collections.abc import AsyncGenerator, AsyncIterator
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
@@ -30,8 +33,9 @@ from app.replay import (
 )
 from app.routes.sessions import parse_uuid
 from app.services import PrincipalDep, Services, ServicesDep
-from app.web import envelope, utc_now, utc_now_rfc3339
+from app.web import envelope, rfc3339, utc_now, utc_now_rfc3339
 from store.events import StoredEvent
+from store.rollup import MAX_BUCKETS, histogram
 
 SessionHeader = Annotated[str | None, HeaderParameter(name="X-Session-ID")]
 """The session a replay call works in (``X-Session-ID``), else the ``session_id`` query parameter."""
@@ -228,4 +232,58 @@ async def _ndjson_events(chunks: AsyncGenerator[list[StoredEvent], None], page_s
     return Stream(body(), media_type=_NDJSON)
 
 
-ROUTES = [get_range, get_state, get_events]
+_BUCKET = re.compile(r"^(\d{1,6})([smhd]?)$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_DEFAULT_BUCKETS = 200
+
+
+def _bucket(raw: str | None, start: datetime, end: datetime) -> timedelta:
+    if raw is None:
+        # About _DEFAULT_BUCKETS bars across the window, in whole minutes.
+        minutes = max(1, math.ceil((end - start) / timedelta(minutes=1) / _DEFAULT_BUCKETS))
+        return timedelta(minutes=minutes)
+    match = _BUCKET.match(raw.strip())
+    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)] if match else 0
+    if seconds < 60 or seconds % 60:
+        raise validation_error(
+            "bucket must be a whole number of minutes such as 60s, 5m, 1h or 1d", {"field": "bucket"}
+        )
+    return timedelta(seconds=seconds)
+
+
+@get("/replay/histogram", tags=["replay"], summary="Event counts per time bucket")
+async def get_histogram(
+    principal: PrincipalDep,
+    services: ServicesDep,
+    start: FromQuery[str | None] = None,
+    end: FromQuery[str | None] = None,
+    bucket: FromQuery[str | None] = None,
+    tables: FromQuery[str | None] = None,
+) -> Response[dict[str, Any]]:
+    """The tenant's event counts per bucket (and per table) in ``[start, end)``, the playback range by default.
+
+    Served from the per-minute rollup (refreshed every ``cagg_refresh_interval_hours``), the last
+    ``cagg_refresh_lag_days`` and the range's edges counted live.
+    """
+    filters = parse_filters(tables, None, None)
+    earliest = await services.events.earliest_instant(principal.tenant_id)
+    window = playback_range(services.runtime.current, utc_now(), earliest)
+    first = window.start if start is None else check_in_range(parse_instant(start, "start"), window, "start")
+    last = window.end if end is None else check_in_range(parse_instant(end, "end"), window, "end")
+    check_window(first, last, window)
+    size = _bucket(bucket, first, last)
+    if first == last or (last - first) / size > MAX_BUCKETS:
+        raise validation_error(f"the window must hold 1 to {MAX_BUCKETS} buckets", {"field": "bucket"})
+    buckets = await histogram(services.db, principal.tenant_id, first, last, size, filters.tables)
+    return envelope(
+        {
+            "start": rfc3339(first),
+            "end": rfc3339(last),
+            "bucket_seconds": int(size.total_seconds()),
+            "buckets": [{"start": rfc3339(b.start), "count": b.count, "tables": b.tables} for b in buckets],
+        },
+        "Get histogram successfully",
+    )
+
+
+ROUTES = [get_range, get_state, get_events, get_histogram]

@@ -105,10 +105,14 @@ ORDER BY event_timestamp, seq
 LIMIT $9
 
 -- name: earliest_instant
--- The earliest instant of tenant $1's data: its oldest complete snapshot or its oldest event; NULL when none.
-SELECT LEAST(
-    (SELECT min(taken_at) FROM snapshots WHERE tenant_id = $1 AND status = 'complete'),
-    (SELECT min(event_timestamp) FROM events WHERE tenant_id = $1)
+-- The earliest instant of tenant $1's data: its oldest complete snapshot or its oldest event, but never before the
+-- instant retention keeps its data from; NULL when none.
+SELECT GREATEST(
+    (SELECT retained_from FROM tenant_config WHERE tenant_id = $1),
+    LEAST(
+        (SELECT min(taken_at) FROM snapshots WHERE tenant_id = $1 AND status = 'complete'),
+        (SELECT min(event_timestamp) FROM events WHERE tenant_id = $1)
+    )
 )
 
 -- name: set_work_mem

@@ -1,0 +1,59 @@
+-- name: create_job
+-- A new 'scheduled' job: $1 id, $2 kind, $3 tenant (NULL: every tenant), $4 params (jsonb text), $5 created by,
+-- $6 creation time (NULL: now).
+INSERT INTO jobs (id, kind, tenant_id, params, created_by, created_at)
+VALUES ($1, $2, $3, $4::jsonb, $5, COALESCE($6, now()))
+RETURNING *
+
+-- name: start_job
+-- Job $1 goes from 'scheduled' to 'running' (a job cancelled meanwhile stays cancelled); returns it when it started.
+UPDATE jobs SET status = 'running', started_at = now()
+WHERE id = $1 AND status = 'scheduled'
+RETURNING *
+
+-- name: report_progress
+-- Record progress $2 (0..1, never lower than before) of running job $1; returns whether a cancel was requested.
+UPDATE jobs SET progress = GREATEST(progress, $2)
+WHERE id = $1 AND status = 'running'
+RETURNING cancel_requested
+
+-- name: finish_job
+-- End running job $1 with status $2 ('completed', 'failed' or 'cancelled'), result $3 (jsonb text or NULL) and
+-- error $4; a completed job's progress becomes 1. Returns it.
+UPDATE jobs SET status = $2, result = $3::jsonb, error = $4, finished_at = now(),
+                progress = CASE WHEN $2 = 'completed' THEN 1 ELSE progress END
+WHERE id = $1 AND status IN ('scheduled', 'running')
+RETURNING *
+
+-- name: request_cancel
+-- Cancel job $1 (of tenant $2 when given): a scheduled job is cancelled at once, a running one is asked to stop at
+-- its next step; a finished job is unchanged. Returns the job; no row when it does not exist (for that tenant).
+UPDATE jobs SET
+    cancel_requested = cancel_requested OR status IN ('scheduled', 'running'),
+    status = CASE WHEN status = 'scheduled' THEN 'cancelled' ELSE status END,
+    finished_at = CASE WHEN status = 'scheduled' THEN now() ELSE finished_at END
+WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)
+RETURNING *
+
+-- name: get_job
+-- Job $1 (of tenant $2 when given).
+SELECT * FROM jobs WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)
+
+-- name: list_jobs
+-- Jobs newest first (of tenant $1 when given; of kind $2 when given), $3 per page, skipping $4 rows; with the total.
+SELECT *, count(*) OVER () AS total
+FROM jobs
+WHERE ($1::uuid IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR kind = $2)
+ORDER BY created_at DESC, id
+LIMIT $3 OFFSET $4
+
+-- name: latest_job_since
+-- The newest job of kind $1 created at or after $2 (any status); no row when none.
+SELECT * FROM jobs WHERE kind = $1 AND created_at >= $2 ORDER BY created_at DESC LIMIT 1
+
+-- name: abandon_running_jobs
+-- Fail every 'running' or 'scheduled' job of kind $1 except $2 (NULL: none) with error $3: their runner is gone.
+-- Returns their ids.
+UPDATE jobs SET status = 'failed', error = $3, finished_at = now()
+WHERE kind = $1 AND status IN ('scheduled', 'running') AND ($2::uuid IS NULL OR id <> $2)
+RETURNING id
