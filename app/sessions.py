@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
@@ -31,6 +32,9 @@ from store.errors import ConflictError, NotFoundError, StoreUnavailableError
 from store.sessions import SessionKind, SessionPage, SessionQuery, SessionRepository, SessionRow
 
 _log = logging.getLogger("msr.sessions")
+
+TerminatedListener = Callable[[list[uuid.UUID]], Awaitable[None]]
+"""Told the ids of sessions that stopped being ACTIVE (see :meth:`SessionService.on_terminated`)."""
 _ADMIT = resources.files("app").joinpath("lua", "admit.lua").read_text(encoding="utf-8")
 _REBUILD = resources.files("app").joinpath("lua", "rebuild.lua").read_text(encoding="utf-8")
 _RECONCILE_GRACE_MS = 30_000
@@ -151,13 +155,43 @@ class SessionService:
         self._admission = admission
         self.liveness = liveness
         self._idle_timeout = timedelta(seconds=idle_timeout_s)
+        self._terminated_listeners: list[TerminatedListener] = []
 
-    async def create(self, principal: Principal, limit: int, kind: SessionKind = "msr") -> SessionRow:
-        """A new ACTIVE session of the caller, if it fits under the limit."""
+    def on_terminated(self, listener: TerminatedListener) -> None:
+        """Call ``listener`` with the ids of sessions that stopped being ACTIVE here (terminated, deleted, idle)."""
+        self._terminated_listeners.append(listener)
+
+    async def _notify_terminated(self, session_ids: list[uuid.UUID]) -> None:
+        for listener in self._terminated_listeners:
+            try:
+                await listener(session_ids)
+            except Exception:
+                # The session is INACTIVE already; its viewers are closed by their replicas' checks instead.
+                _log.exception("a terminated-session listener failed")
+
+    async def create(
+        self,
+        principal: Principal,
+        limit: int,
+        kind: SessionKind = "msr",
+        *,
+        tenant_id: uuid.UUID | None = None,
+        range_start: datetime | None = None,
+        range_end: datetime | None = None,
+    ) -> SessionRow:
+        """A new ACTIVE session of the caller (in ``tenant_id``, default the caller's), if it fits under the limit.
+
+        ConflictError (from the store) when ``kind`` is ``rnr`` and the tenant already has a live one.
+        """
         session_id = uuid.uuid4()
         try:
             row = await self._repository.create(
-                session_id, kind=kind, tenant_id=principal.tenant_id, user_id=principal.user_id
+                session_id,
+                kind=kind,
+                tenant_id=tenant_id or principal.tenant_id,
+                user_id=principal.user_id,
+                range_start=range_start,
+                range_end=range_end,
             )
         except StoreUnavailableError as exc:
             raise _creation_failed("the database is unavailable") from exc
@@ -247,7 +281,15 @@ class SessionService:
         if changed is None:
             return False
         await self._release_quietly(session_id)
+        await self._notify_terminated([session_id])
         return True
+
+    async def terminate(self, session_id: uuid.UUID, *, actor: str, reason: str) -> bool:
+        """Terminate a session whose rights the caller checked (record and replay's end and reset).
+
+        False when it was not ACTIVE.
+        """
+        return await self._terminate(session_id, actor, reason, None)
 
     async def _explain_unchanged(self, row: SessionRow, occ_lock: int | None) -> None:
         """A terminate changed nothing: a stale occ_lock is a 409; an INACTIVE session is fine (idempotent)."""
@@ -267,6 +309,7 @@ class SessionService:
         except NotFoundError:
             raise not_found(f"session {session_id} not found") from None
         await self._release_quietly(row.id)
+        await self._notify_terminated([row.id])
 
     async def _release_quietly(self, session_id: uuid.UUID) -> None:
         try:
@@ -337,6 +380,7 @@ class SessionService:
         if expired:
             _log.info("expired %d idle sessions", len(expired))
             await self._admission.release(*expired)
+            await self._notify_terminated(expired)
 
 
 def _creation_failed(reason: str) -> ApiError:

@@ -66,6 +66,11 @@ def _row(record: asyncpg.Record) -> SessionRow:
     return SessionRow(**{name: record[name] for name in _FIELDS})
 
 
+def row_of(record: asyncpg.Record) -> SessionRow:
+    """A :class:`SessionRow` from a record of ``sessions`` columns (for the store's other modules)."""
+    return _row(record)
+
+
 @dataclass(frozen=True, slots=True)
 class SessionQuery:
     """Filters, order and page of a session listing; sort columns must be in SORTABLE_COLUMNS."""
@@ -102,11 +107,17 @@ class SessionRepository:
         range_start: datetime | None = None,
         range_end: datetime | None = None,
     ) -> SessionRow:
-        """Insert an ACTIVE session (the caller then admits it under the limit, or discards it)."""
+        """Insert an ACTIVE session (the caller then admits it under the limit, or discards it).
+
+        ConflictError when the tenant already has a live record-and-replay session (kind ``rnr``).
+        """
         async with self._db.connection() as conn:
-            record = await conn.fetchrow(
-                _Q["insert_session"], session_id, kind, tenant_id, user_id, range_start, range_end
-            )
+            try:
+                record = await conn.fetchrow(
+                    _Q["insert_session"], session_id, kind, tenant_id, user_id, range_start, range_end
+                )
+            except asyncpg.UniqueViolationError:
+                raise ConflictError(f"tenant {tenant_id} already has a live replay") from None
         assert record is not None
         return _row(record)
 

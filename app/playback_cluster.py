@@ -1,0 +1,426 @@
+"""How the replicas share live playback through Redis.
+
+- **Lease**: one replica owns a session's clock. It takes the key ``{playback:<id>}:lease`` with a new epoch (the
+  token ``<replica>:<epoch>``), renews it every third of ``MSR_PLAYBACK_LEASE_S``, and stops playing as soon as a
+  renewal fails. Another replica takes the lease only once it has expired.
+- **Checkpoint and fan-out**: the owner writes the clock (state, position at a wall time, speed, and where its
+  frames end) to ``{playback:<id>}:clock`` and publishes its notes (frames, resets, status, ended) on the session's
+  channel, both through one Lua script that refuses a stale owner (its token no longer holds the lease).
+- **Followers**: a replica with viewers of a session it does not own subscribes to the session's channel and
+  feeds its viewers from the notes. Frames (the heavy notes) are published only while some replica follows.
+- **Commands**: a replica sends a viewer's command to the owner over the owner's replica channel and waits for
+  the reply; a replica that starts following tells the owner so.
+- **Termination**: the ids of terminated sessions are broadcast, so every replica closes its viewers.
+
+Notes are JSON (msgspec); frames carry their events, so that a follower can conflate them per entity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Final, Protocol
+
+import msgspec
+from redis.exceptions import RedisError
+
+from app.coordination import RedisConnection
+from playback.frames import ChangeEvent, Op
+from playback.messages import PlayState, ProtocolError, Seek, Speed, Start, Stop
+from playback.ports import ClockStatus
+
+_log = logging.getLogger("msr.cluster")
+_LUA = resources.files("app").joinpath("lua")
+_ACQUIRE = _LUA.joinpath("playback_acquire.lua").read_text(encoding="utf-8")
+_PUBLISH = _LUA.joinpath("playback_publish.lua").read_text(encoding="utf-8")
+_RENEW = _LUA.joinpath("renew.lua").read_text(encoding="utf-8")
+_RELEASE = _LUA.joinpath("release.lua").read_text(encoding="utf-8")
+_CHECKPOINT_TTL_MS: Final = 24 * 3600 * 1000
+_NULL: Final = msgspec.Raw(b"null")
+REQUEST_TIMEOUT_S: Final = 3.0
+"""How long a replica waits for the owner's reply to a forwarded command."""
+NOT_OWNER: Final = "NOT_OWNER"
+"""Reply code of a replica that received a command for a session it does not own (any more)."""
+
+
+class Checkpoint(msgspec.Struct, frozen=True):
+    """The owner's clock, as a new owner or a follower needs it."""
+
+    epoch: int
+    state: PlayState
+    position: int
+    speed: float
+    start: int
+    end: int
+    wall_time: float
+    sent_to: int
+    """Where the owner's frames end: where every follower's viewers are."""
+
+    @property
+    def clock(self) -> ClockStatus:
+        return ClockStatus(self.state, self.position, self.speed, self.start, self.end, self.wall_time)
+
+    @classmethod
+    def of(cls, epoch: int, status: ClockStatus, sent_to: int) -> Checkpoint:
+        return cls(
+            epoch, status.state, status.position, status.speed, status.start, status.end, status.wall_time, sent_to
+        )
+
+
+# Notes on a session's channel, from its owner.
+
+
+class NoteEvent(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """A change event in a note (compact; a delete's state is the JSON ``null``)."""
+
+    seq: int
+    timestamp: int
+    table_name: str
+    entity_id: str
+    op: Op
+    entity_state: msgspec.Raw
+
+    @classmethod
+    def of(cls, event: ChangeEvent) -> NoteEvent:
+        state = _NULL if event.entity_state is None else event.entity_state
+        return cls(event.seq, event.timestamp, event.table_name, event.entity_id, event.op, state)
+
+    def change(self) -> ChangeEvent:
+        state = None if bytes(self.entity_state) == b"null" else self.entity_state
+        return ChangeEvent(self.seq, self.timestamp, self.table_name, self.entity_id, self.op, state)
+
+
+class FrameNote(msgspec.Struct, frozen=True, tag="frame"):
+    """A frame: the events of ``(from_, to]``."""
+
+    epoch: int
+    from_: int
+    to: int
+    events: list[NoteEvent]
+
+
+class ResetNote(msgspec.Struct, frozen=True, tag="reset"):
+    """A seek: viewers need the state at ``position``."""
+
+    epoch: int
+    position: int
+
+
+class StatusNote(msgspec.Struct, frozen=True, tag="status"):
+    """The clock changed, or a second passed."""
+
+    epoch: int
+    checkpoint: Checkpoint
+
+
+class EndedNote(msgspec.Struct, frozen=True, tag="ended"):
+    """Playback reached the end of the range."""
+
+    epoch: int
+    position: int
+
+
+SessionNote = FrameNote | ResetNote | StatusNote | EndedNote
+
+# Notes on a replica's channel.
+
+Command = Start | Stop | Seek | Speed
+
+
+class CommandNote(msgspec.Struct, frozen=True, tag="command"):
+    """A viewer's command, for the session's owner."""
+
+    request_id: str
+    reply_to: str
+    session_id: str
+    actor: str
+    command: Command
+
+
+class ReplyNote(msgspec.Struct, frozen=True, tag="reply"):
+    """The owner's answer: its clock after the command, or the refusal."""
+
+    request_id: str
+    checkpoint: Checkpoint | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+class FollowNote(msgspec.Struct, frozen=True, tag="follow"):
+    """A replica follows a session: its owner must publish frames."""
+
+    session_id: str
+
+
+ReplicaNote = CommandNote | ReplyNote | FollowNote
+
+
+class TerminatedNote(msgspec.Struct, frozen=True):
+    """Sessions that stopped being ACTIVE."""
+
+    session_ids: list[str]
+
+
+_encoder = msgspec.json.Encoder()
+_session_notes = msgspec.json.Decoder(SessionNote)
+_replica_notes = msgspec.json.Decoder(ReplicaNote)
+_terminated_notes = msgspec.json.Decoder(TerminatedNote)
+_checkpoints = msgspec.json.Decoder(Checkpoint)
+
+
+def encode_note(note: SessionNote) -> bytes:
+    """The JSON of a session note (encoded once, published once)."""
+    return _encoder.encode(note)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A session's lease as this replica holds it."""
+
+    token: str
+
+    @property
+    def epoch(self) -> int:
+        return int(self.token.rsplit(":", 1)[1])
+
+
+class ClusterHandler(Protocol):
+    """What the cluster calls back into (the hub)."""
+
+    def on_session_note(self, session_id: uuid.UUID, note: SessionNote) -> None:
+        """A note from the owner of a session this replica follows."""
+
+    async def on_command(self, note: CommandNote) -> Checkpoint:
+        """Apply another replica's command to a session owned here; the clock after it, or a ProtocolError."""
+        ...
+
+    def on_follow(self, session_id: uuid.UUID) -> None:
+        """Another replica follows a session owned here: its frames must be published."""
+
+    async def on_terminated(self, session_ids: list[uuid.UUID]) -> None:
+        """Sessions stopped being ACTIVE (told by the replica that ended them)."""
+
+
+class PlaybackCluster:
+    """This replica's side of the coordination; see the module's docstring."""
+
+    def __init__(self, redis: RedisConnection, lease_s: float) -> None:
+        self.replica_id = uuid.uuid4().hex
+        self._redis = redis
+        self._lease_ms = int(lease_s * 1000)
+        client = redis.client
+        self._acquire = client.register_script(_ACQUIRE)
+        self._publish = client.register_script(_PUBLISH)
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+        self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+        self._replica_channel = redis.key("playback", "replica", self.replica_id)
+        self._terminated_channel = redis.key("playback", "terminated")
+        self._followed: set[str] = set()
+        self._replies: dict[str, asyncio.Future[ReplyNote]] = {}
+        self._handler: ClusterHandler | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # Keys; the hash tag keeps a session's keys in one Redis Cluster slot.
+
+    def _lease_key(self, session_id: uuid.UUID) -> str:
+        return self._redis.key(f"{{playback:{session_id}}}", "lease")
+
+    def _epoch_key(self, session_id: uuid.UUID) -> str:
+        return self._redis.key(f"{{playback:{session_id}}}", "epoch")
+
+    def _clock_key(self, session_id: uuid.UUID) -> str:
+        return self._redis.key(f"{{playback:{session_id}}}", "clock")
+
+    def channel(self, session_id: uuid.UUID) -> str:
+        """The channel of a session's notes."""
+        return self._redis.key(f"{{playback:{session_id}}}", "notes")
+
+    # Lifecycle.
+
+    async def start(self, handler: ClusterHandler) -> None:
+        """Subscribe to this replica's channel and the termination broadcast, and start listening."""
+        self._handler = handler
+        await self._pubsub.subscribe(self._replica_channel, self._terminated_channel)
+        self._listener = asyncio.create_task(self._listen(), name="msr:playback-cluster")
+
+    async def close(self) -> None:
+        """Stop listening; every task is cancelled and awaited."""
+        tasks = [t for t in (self._listener, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for future in self._replies.values():
+            future.cancel()
+        with contextlib.suppress(RedisError, OSError):
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    # Leases.
+
+    async def acquire(self, session_id: uuid.UUID) -> Lease | None:
+        """The session's lease with a new epoch, or None while another replica holds it."""
+        taken, token = await self._acquire(
+            keys=[self._lease_key(session_id), self._epoch_key(session_id)], args=[self.replica_id, self._lease_ms]
+        )
+        return Lease(_text(token)) if taken == 1 else None
+
+    async def renew(self, session_id: uuid.UUID, lease: Lease) -> bool:
+        """Whether the lease is still ours (and now extended)."""
+        return bool(await self._renew(keys=[self._lease_key(session_id)], args=[lease.token, self._lease_ms]))
+
+    async def release(self, session_id: uuid.UUID, lease: Lease) -> None:
+        """Give the lease up (only if still ours), so another replica may take over at once."""
+        await self._release(keys=[self._lease_key(session_id)], args=[lease.token])
+
+    async def force_release(self, session_id: uuid.UUID) -> None:
+        """Drop the lease whoever holds it (an admin's reset): the holder's next write is refused."""
+        await self._redis.client.delete(self._lease_key(session_id))
+
+    async def owner(self, session_id: uuid.UUID) -> str | None:
+        """The replica holding the session's lease, if any."""
+        token = await self._redis.client.get(self._lease_key(session_id))
+        return None if token is None else _text(token).rsplit(":", 1)[0]
+
+    async def checkpoint(self, session_id: uuid.UUID) -> Checkpoint | None:
+        """The last clock an owner wrote for the session."""
+        raw = await self._redis.client.get(self._clock_key(session_id))
+        return None if raw is None else _checkpoints.decode(raw)
+
+    async def publish(
+        self, session_id: uuid.UUID, lease: Lease, *, checkpoint: Checkpoint | None, note: bytes | None
+    ) -> bool:
+        """Write the checkpoint and publish the note, fenced by the lease; False when the lease is lost."""
+        done = await self._publish(
+            keys=[self._lease_key(session_id), self._clock_key(session_id)],
+            args=[
+                lease.token,
+                b"" if checkpoint is None else _encoder.encode(checkpoint),
+                "" if note is None else self.channel(session_id),
+                note or b"",
+                _CHECKPOINT_TTL_MS,
+            ],
+        )
+        return bool(done)
+
+    async def followers(self, session_id: uuid.UUID) -> int:
+        """How many replicas follow the session (subscribers of its channel)."""
+        counts = await self._redis.client.pubsub_numsub(self.channel(session_id))
+        return int(counts[0][1]) if counts else 0
+
+    # Following.
+
+    async def follow(self, session_id: uuid.UUID) -> None:
+        """Receive the session's notes (and tell its owner, if any, to publish frames)."""
+        channel = self.channel(session_id)
+        if channel not in self._followed:
+            self._followed.add(channel)
+            await self._pubsub.subscribe(channel)
+        owner = await self.owner(session_id)
+        if owner is not None and owner != self.replica_id:
+            await self._send(owner, FollowNote(str(session_id)))
+
+    async def unfollow(self, session_id: uuid.UUID) -> None:
+        """Stop receiving the session's notes."""
+        channel = self.channel(session_id)
+        if channel in self._followed:
+            self._followed.discard(channel)
+            await self._pubsub.unsubscribe(channel)
+
+    # Commands.
+
+    async def request(self, owner: str, session_id: uuid.UUID, actor: str, command: Command) -> Checkpoint:
+        """Have the owner apply a command; its clock after it, or the ProtocolError it answered."""
+        request_id = uuid.uuid4().hex
+        future: asyncio.Future[ReplyNote] = asyncio.get_running_loop().create_future()
+        self._replies[request_id] = future
+        try:
+            await self._send(owner, CommandNote(request_id, self.replica_id, str(session_id), actor, command))
+            async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                reply = await future
+        except TimeoutError:
+            raise ProtocolError("the session's server did not answer; retry", code=NOT_OWNER) from None
+        finally:
+            self._replies.pop(request_id, None)
+        if reply.checkpoint is None:
+            raise ProtocolError(reply.message or "refused", code=reply.code or NOT_OWNER)
+        return reply.checkpoint
+
+    async def announce_terminated(self, session_ids: list[uuid.UUID]) -> None:
+        """Tell every replica that these sessions are no longer ACTIVE."""
+        note = _encoder.encode(TerminatedNote([str(i) for i in session_ids]))
+        await self._redis.client.publish(self._terminated_channel, note)
+
+    async def _send(self, replica: str, note: ReplicaNote) -> None:
+        await self._redis.client.publish(self._redis.key("playback", "replica", replica), _encoder.encode(note))
+
+    # Listening.
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                message = await self._pubsub.get_message(timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError):
+                # redis-py reconnects and subscribes again on the next read; notes published meanwhile are lost,
+                # which followers survive (a frame that does not continue resynchronises its viewers).
+                _log.warning("lost the Redis subscription; reconnecting", exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            if message is None or message.get("type") != "message":
+                continue
+            try:
+                self._dispatch(_text(message["channel"]), message["data"])
+            except (msgspec.DecodeError, ValueError):
+                _log.warning("ignoring a malformed playback note on %s", message["channel"])
+
+    def _dispatch(self, channel: str, data: bytes) -> None:
+        handler = self._handler
+        assert handler is not None
+        if channel == self._replica_channel:
+            note = _replica_notes.decode(data)
+            match note:
+                case ReplyNote():
+                    future = self._replies.get(note.request_id)
+                    if future is not None and not future.done():
+                        future.set_result(note)
+                case CommandNote():
+                    self._spawn(self._answer(note))
+                case FollowNote():
+                    handler.on_follow(uuid.UUID(note.session_id))
+        elif channel == self._terminated_channel:
+            ids = [uuid.UUID(i) for i in _terminated_notes.decode(data).session_ids]
+            self._spawn(handler.on_terminated(ids))
+        elif channel in self._followed:
+            session_id = uuid.UUID(channel.split("{playback:", 1)[1].split("}", 1)[0])
+            handler.on_session_note(session_id, _session_notes.decode(data))
+
+    async def _answer(self, note: CommandNote) -> None:
+        handler = self._handler
+        assert handler is not None
+        try:
+            reply = ReplyNote(note.request_id, checkpoint=await handler.on_command(note))
+        except ProtocolError as error:
+            reply = ReplyNote(note.request_id, code=error.code, message=str(error))
+        await self._send(note.reply_to, reply)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except (RedisError, OSError):
+                _log.warning("playback coordination step failed", exc_info=True)
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,89 @@
+"""Record and replay (seed 001) under ``/v1/replay``: init, start, stop, end, reset, and the current replay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get, post, put
+from litestar.params import FromPath
+
+from app.errors import validation_error
+from app.rnr import RecordAndReplay, parse_init, parse_speed, parse_tenant
+from app.routes.sessions import parse_uuid
+from app.services import PrincipalDep, ServicesDep
+from app.web import envelope
+
+
+async def _body(request: Request[Any, Any, Any], *, required: bool) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        if required:
+            raise validation_error("a JSON object body is required")
+        return {}
+    try:
+        body = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        raise validation_error("body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise validation_error("body must be a JSON object")
+    return body
+
+
+@post("/v1/replay/init", tags=["record and replay"], summary="Initialise the tenant's replay", status_code=201)
+async def init_replay(
+    principal: PrincipalDep, services: ServicesDep, request: Request[Any, Any, Any]
+) -> Response[dict[str, Any]]:
+    """A new current replay of ``[replay_requested_timestamp, replay_end_timestamp]``; 409 when one is live."""
+    body = parse_init(await _body(request, required=True))
+    replay = await RecordAndReplay(services).init(principal, body)
+    return envelope(replay, "Initialized replay successfully", status_code=201)
+
+
+@put("/v1/replay/{replay_id:str}/start", tags=["record and replay"], summary="Start (or change the speed of) a replay")
+async def start_replay(
+    replay_id: FromPath[str], principal: PrincipalDep, services: ServicesDep, request: Request[Any, Any, Any]
+) -> Response[dict[str, Any]]:
+    """Play at ``replay_speed`` (0.1 to 1000)."""
+    speed = parse_speed(await _body(request, required=True))
+    replay = await RecordAndReplay(services).start(principal, parse_uuid(replay_id, "replay_id"), speed)
+    return envelope(replay, "Started replay successfully")
+
+
+@put("/v1/replay/{replay_id:str}/stop", tags=["record and replay"], summary="Pause a replay")
+async def stop_replay(
+    replay_id: FromPath[str], principal: PrincipalDep, services: ServicesDep
+) -> Response[dict[str, Any]]:
+    """Pause the replay where it is."""
+    replay = await RecordAndReplay(services).stop(principal, parse_uuid(replay_id, "replay_id"))
+    return envelope(replay, "Stopped replay successfully")
+
+
+@put("/v1/replay/{replay_id:str}/end", tags=["record and replay"], summary="End a replay")
+async def end_replay(
+    replay_id: FromPath[str], principal: PrincipalDep, services: ServicesDep, request: Request[Any, Any, Any]
+) -> Response[dict[str, Any]]:
+    """End the replay; its viewers are told and closed. ``tenant_id`` in the body must be the replay's."""
+    tenant_id = parse_tenant(await _body(request, required=False))
+    replay = await RecordAndReplay(services).end(principal, parse_uuid(replay_id, "replay_id"), tenant_id)
+    return envelope(replay, "Ended replay successfully")
+
+
+@post("/v1/replay/reset", tags=["record and replay"], summary="Force-end a stuck replay (admin)", status_code=200)
+async def reset_replay(
+    admin: PrincipalDep, services: ServicesDep, request: Request[Any, Any, Any]
+) -> Response[dict[str, Any]]:
+    """Force-end the current replay of the admin's tenant (or of ``tenant_id``), wherever it plays."""
+    tenant_id = parse_tenant(await _body(request, required=False))
+    replay = await RecordAndReplay(services).reset(admin, tenant_id)
+    return envelope(replay, "Reset replay successfully")
+
+
+@get("/v1/replay/current-session", tags=["record and replay"], summary="The tenant's current replay")
+async def current_replay(principal: PrincipalDep, services: ServicesDep) -> Response[dict[str, Any]]:
+    """The current replay of the caller's tenant, or 404."""
+    replay = await RecordAndReplay(services).current(principal)
+    return envelope(replay, "Get current session successfully")
+
+
+ROUTES = [init_replay, start_replay, stop_replay, end_replay, reset_replay, current_replay]

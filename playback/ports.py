@@ -1,0 +1,86 @@
+"""What the async runner needs from the world outside the engine, as small Protocols and the values they carry.
+
+The app adapts the store (:class:`EventSource`) and the viewers, on this replica and others (:class:`PlaybackSink`);
+the engine never learns about PostgreSQL, Redis or WebSockets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from playback.frames import ChangeEvent
+from playback.messages import PlayState
+from playback.outbox import EncodedFrame
+
+
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    """Every event of ``(after, reached]`` for the ``after`` that was asked, in ``(timestamp, seq)`` order."""
+
+    events: Sequence[ChangeEvent]
+    reached: int
+    """How far the batch is complete: at most what was asked, more than ``after``."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatePart:
+    """One chunk of a state, and how many chunks the whole state has (at least 1: an empty state is one chunk)."""
+
+    chunks: int
+    entities: Sequence[ChangeEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class ClockStatus:
+    """The playback clock as viewers are told: what ``hello`` and ``status`` carry.
+
+    ``wall_time`` is the Unix time at which ``position`` held, so that a replica that only hears about the clock
+    can still say where it is now (see :meth:`position_at`).
+    """
+
+    state: PlayState
+    position: int
+    speed: float
+    start: int
+    end: int
+    wall_time: float
+
+    def position_at(self, wall_time: float) -> int:
+        """Where the clock is at Unix time ``wall_time`` (later than this status), as the clock computes it."""
+        if self.state != "playing" or wall_time <= self.wall_time:
+            return self.position
+        return min(self.end, self.position + round((wall_time - self.wall_time) * self.speed * 1_000_000))
+
+
+class EventSource(Protocol):
+    """The recorded history of one session's tenant, read in bounded pieces."""
+
+    async def events(self, after: int, upto: int, limit: int) -> EventBatch:
+        """The events of ``(after, reached]`` with ``after < reached <= upto``, complete up to ``reached``.
+
+        About ``limit`` events at most: more only when a single timestamp holds more (a batch never splits the
+        events of one timestamp, so that ``reached`` can be a whole instant).
+        """
+        ...
+
+    def state(self, position: int) -> AsyncGenerator[StatePart, None]:
+        """The state at ``position`` in chunks; every part says the chunk count. Close it when stopping early."""
+        ...
+
+
+class PlaybackSink(Protocol):
+    """Where a runner sends what it produces: to the viewers of the session, wherever they are."""
+
+    def frame(self, frame: EncodedFrame) -> None:
+        """The next frame, encoded once for every viewer; it starts where the previous one (or a reset) ended."""
+
+    def reset(self, position: int) -> None:
+        """Playback jumped (a seek): every viewer needs the state at ``position``, and frames continue from it."""
+
+    def status(self, status: ClockStatus) -> None:
+        """The clock changed (a command), or about a second passed."""
+
+    def ended(self, position: int) -> None:
+        """Playback reached the end of its range (after the last frame)."""

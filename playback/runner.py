@@ -1,0 +1,338 @@
+"""The engine's only async module: the loop that plays a session in real time, and the pump that feeds a viewer.
+
+:class:`PlaybackRunner` owns one :class:`~playback.session.PlaybackSession`. It sleeps until the next frame is due
+(or a command, or read-ahead data, wakes it), reads ahead from an :class:`~playback.ports.EventSource` one bounded
+batch at a time, encodes each due frame once and hands it to a :class:`~playback.ports.PlaybackSink`, reports the
+clock after every command and about once a second, and says when the range has ended. It measures how late every
+frame is. Commands are plain methods, applied at once at the current monotonic time.
+
+:class:`Viewer` is one viewer's side: its bounded :class:`~playback.outbox.ViewerOutbox`, the few messages that
+bypass it (``status``, replies, errors, ``ended``), and :meth:`Viewer.pump`, which sends them over the viewer's own
+connection at the connection's own pace, streaming a state chunk by chunk whenever the outbox asks for one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
+
+from playback.messages import PlayState
+from playback.outbox import EncodedFrame, StateChunk, StateNeeded, ViewerOutbox
+from playback.ports import ClockStatus, EventBatch, EventSource, PlaybackSink, StatePart
+from playback.session import DataRequest, PlaybackSession, PlaybackState
+
+_log = logging.getLogger("msr.playback")
+
+_PLAY_STATES: dict[PlaybackState, PlayState] = {
+    PlaybackState.IDLE: "paused",
+    PlaybackState.PAUSED: "paused",
+    PlaybackState.PLAYING: "playing",
+    PlaybackState.ENDED: "ended",
+}
+
+
+@dataclass(slots=True)
+class FrameTiming:
+    """How late frames were sent after they were due (seconds): count, total and worst."""
+
+    frames: int = 0
+    total_lateness_s: float = 0.0
+    max_lateness_s: float = 0.0
+
+    def record(self, lateness_s: float) -> None:
+        self.frames += 1
+        self.total_lateness_s += lateness_s
+        self.max_lateness_s = max(self.max_lateness_s, lateness_s)
+
+
+class PlaybackRunner:
+    """Plays one session: commands at the current time, frames when due, read-ahead in bounded batches."""
+
+    def __init__(
+        self,
+        session: PlaybackSession,
+        source: EventSource,
+        sink: PlaybackSink,
+        *,
+        read_limit: int = 2000,
+        status_interval_s: float = 1.0,
+        retry_delay_s: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        """A runner for ``session``; nothing happens until :meth:`run` is awaited (commands work before)."""
+        if read_limit < 1:
+            raise ValueError(f"read_limit must be at least 1, got {read_limit}")
+        self._session = session
+        self._source = source
+        self._sink = sink
+        self._read_limit = read_limit
+        self._status_interval = status_interval_s
+        self._retry_delay = retry_delay_s
+        self._monotonic = monotonic
+        self._wall_clock = wall_clock
+        self._wake = asyncio.Event()
+        self._fetch: asyncio.Task[EventBatch] | None = None
+        self._fetch_request: DataRequest | None = None
+        self._retry_at = -math.inf
+        self._next_status = -math.inf
+        self._closed = False
+        self._ended_reported = session.state is PlaybackState.ENDED
+        self.timing = FrameTiming()
+        """Lateness of the frames sent so far."""
+
+    @property
+    def sent_to(self) -> int:
+        """Where the frames sent so far end: where a new viewer's frames start."""
+        return self._session.sent_to
+
+    @property
+    def playing(self) -> bool:
+        return self._session.state is PlaybackState.PLAYING
+
+    def status(self) -> ClockStatus:
+        """The clock now."""
+        session = self._session
+        return ClockStatus(
+            state=_PLAY_STATES[session.state],
+            position=session.position(self._monotonic()),
+            speed=session.speed,
+            start=session.start_position,
+            end=session.end_position,
+            wall_time=self._wall_clock(),
+        )
+
+    # Commands: each raises the engine's ProtocolError when refused, and answers the clock after it.
+
+    def start(self, speed: float | None = None) -> ClockStatus:
+        """Play from the current position, optionally at a new speed."""
+        self._session.start(self._monotonic(), speed)
+        return self._changed()
+
+    def stop(self) -> ClockStatus:
+        """Pause; viewers get the frame up to the stop position."""
+        self._session.stop(self._monotonic())
+        return self._changed()
+
+    def seek(self, position: int) -> ClockStatus:
+        """Jump to ``position``; every viewer gets the state there, then frames continue from it."""
+        target = self._session.seek(position, self._monotonic())
+        self._ended_reported = False
+        self._sink.reset(target)
+        return self._changed()
+
+    def set_speed(self, speed: float) -> ClockStatus:
+        """Change the speed from now on, playing or not."""
+        self._session.set_speed(speed, self._monotonic())
+        return self._changed()
+
+    def close(self) -> None:
+        """Make :meth:`run` return (the clock keeps its state; see :meth:`status`)."""
+        self._closed = True
+        self._wake.set()
+
+    # The loop.
+
+    async def run(self) -> None:
+        """Play until :meth:`close`; cancelling works too. The read in flight, if any, is cancelled and awaited."""
+        try:
+            while not self._closed:
+                self._wake.clear()
+                now = self._monotonic()
+                self._collect_fetch()
+                self._emit(now)
+                self._start_fetch(now)
+                if now >= self._next_status:
+                    self._report()
+                delay = self._wake_at() - self._monotonic()
+                if delay > 0:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(delay):
+                            await self._wake.wait()
+        finally:
+            if self._fetch is not None:
+                self._fetch.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._fetch
+                self._fetch = None
+
+    def _wake_at(self) -> float:
+        moments = [self._next_status]
+        deadline = self._session.next_deadline()
+        if deadline is not None:
+            moments.append(deadline)
+        if self._fetch is None and self._retry_at > self._monotonic():
+            moments.append(self._retry_at)
+        return min(moments)
+
+    def _emit(self, now: float) -> None:
+        session = self._session
+        for frame in session.frames_due(now):
+            self.timing.record(max(0.0, self._monotonic() - frame.deadline))
+            self._sink.frame(EncodedFrame.of(frame))
+        if session.state is PlaybackState.ENDED and not self._ended_reported:
+            self._ended_reported = True
+            self._sink.ended(session.sent_to)
+            self._report()
+
+    def _start_fetch(self, now: float) -> None:
+        if self._fetch is not None or now < self._retry_at:
+            return
+        request = self._session.needs_data()
+        if request is None:
+            return
+        self._fetch_request = request
+        self._fetch = asyncio.create_task(self._source.events(request.after, request.upto, self._read_limit))
+        self._fetch.add_done_callback(lambda _task: self._wake.set())
+
+    def _collect_fetch(self) -> None:
+        task, request = self._fetch, self._fetch_request
+        if task is None or request is None or not task.done():
+            return
+        self._fetch = self._fetch_request = None
+        try:
+            batch = task.result()
+        except Exception:
+            # The source is outside the engine (a database): whatever it raised, playback waits and reads again.
+            _log.warning("read-ahead failed; retrying in %.1f s", self._retry_delay, exc_info=True)
+            self._retry_at = self._monotonic() + self._retry_delay
+            return
+        # False means a seek made the batch stale; the next request starts at the new position.
+        self._session.feed(batch.events, after=request.after, upto=batch.reached)
+
+    def _changed(self) -> ClockStatus:
+        self._wake.set()
+        return self._report()
+
+    def _report(self) -> ClockStatus:
+        status = self.status()
+        self._sink.status(status)
+        self._next_status = self._monotonic() + self._status_interval
+        return status
+
+
+StateReader = Callable[[int], AsyncGenerator[StatePart, None]]
+"""Reads the state at a position in chunks (:meth:`playback.ports.EventSource.state`)."""
+Send = Callable[[bytes], Awaitable[None]]
+"""Sends one text message over the viewer's connection, waiting while the connection is congested."""
+
+
+class Viewer:
+    """One viewer: its outbox, the messages that bypass it, and the pump that sends everything.
+
+    ``status`` messages replace each other (only the latest matters); replies and errors queue, boundedly;
+    ``ended`` goes out once the outbox has nothing older to send. The viewer outlives a connection: after a drop
+    it keeps receiving frames (within its outbox's bounds) until it is resumed or given up.
+    """
+
+    def __init__(self, outbox: ViewerOutbox, *, max_notices: int = 32) -> None:
+        self.outbox = outbox
+        self._notices: deque[bytes] = deque(maxlen=max_notices)
+        self._status: bytes | None = None
+        self._ended: bytes | None = None
+        self._replay: deque[bytes] = deque()
+        self._closing: tuple[int, str] | None = None
+        self._wake = asyncio.Event()
+
+    @property
+    def closing(self) -> tuple[int, str] | None:
+        """The close code and reason asked for, if any."""
+        return self._closing
+
+    def push(self, frame: EncodedFrame) -> None:
+        """Queue the session's next frame."""
+        try:
+            self.outbox.push(frame)
+        except ValueError:
+            # The frame does not continue this viewer's frames (frames from another replica were lost on the
+            # way): resynchronise with the state where the frame starts, then go on.
+            self.outbox.reset(frame.from_)
+            self.outbox.push(frame)
+        self._wake.set()
+
+    def reset(self, position: int) -> None:
+        """Playback jumped: the state at ``position`` comes next."""
+        self.outbox.reset(position)
+        self._ended = None
+        self._wake.set()
+
+    def status(self, message: bytes) -> None:
+        """The latest ``status`` message (replaces one not sent yet)."""
+        self._status = message
+        self._wake.set()
+
+    def notice(self, message: bytes) -> None:
+        """A reply or an error for this viewer alone (the oldest is dropped past the bound)."""
+        self._notices.append(message)
+        self._wake.set()
+
+    def ended(self, message: bytes) -> None:
+        """The ``ended`` message, sent after every frame queued before it."""
+        self._ended = message
+        self._wake.set()
+
+    def close(self, code: int, reason: str) -> None:
+        """Ask the pump to stop after the message it is sending and the pending notices; then close with ``code``."""
+        self._closing = (code, reason)
+        self._wake.set()
+
+    def resume(self, seq: int) -> bool:
+        """The client applied up to ``seq`` (after a reconnect): True when the history bridged the gap.
+
+        Otherwise a fresh state, numbered right after ``seq``, comes first. Call it before :meth:`pump` runs.
+        """
+        again = self.outbox.resume(seq)
+        if again is None:
+            return False
+        self._replay.extend(again)
+        self._wake.set()
+        return True
+
+    async def pump(self, send: Send, states: StateReader) -> tuple[int, str]:
+        """Send the viewer's messages until :meth:`close`; answers the close code and reason."""
+        while True:
+            self._wake.clear()
+            if self._closing is not None:
+                # The errors that explain the close go first.
+                while self._notices:
+                    await send(self._notices.popleft())
+                return self._closing
+            message = self._next()
+            if isinstance(message, StateNeeded):
+                await self._stream_state(message, send, states)
+            elif message is not None:
+                await send(message)
+            else:
+                await self._wake.wait()
+
+    def _next(self) -> bytes | StateNeeded | None:
+        if self._replay:
+            return self._replay.popleft()
+        if self._notices:
+            return self._notices.popleft()
+        if self._status is not None:
+            message, self._status = self._status, None
+            return message
+        item = self.outbox.next_message()
+        if item is None and self._ended is not None:
+            item, self._ended = self._ended, None
+        return item
+
+    async def _stream_state(self, request: StateNeeded, send: Send, states: StateReader) -> None:
+        async with contextlib.aclosing(states(request.position)) as parts:
+            chunk = 0
+            async for part in parts:
+                chunk += 1
+                message = self.outbox.state_message(
+                    request, StateChunk.of(request.position, part.entities, chunk=chunk, chunks=part.chunks)
+                )
+                if message is None:
+                    # A seek or a resync replaced this state while it was being sent.
+                    return
+                await send(message)

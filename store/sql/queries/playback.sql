@@ -1,0 +1,38 @@
+-- name: counted_state
+-- The state_at query of events.sql (its $1..$8; spliced in where the braces name it) with the number of its rows as a last column, so that
+-- a state streamed in chunks can say up front how many chunks it has; PostgreSQL, not the client, holds the rows.
+SELECT s.table_name, s.entity_id, s.op, s.entity_state, s.event_timestamp, s.seq, count(*) OVER () AS total
+FROM ({state_at}) AS s
+
+-- name: save_clock
+-- Persist the playback clock of an ACTIVE session (bookkeeping, occ_lock unchanged): $1 id, $2 state
+-- ('paused'|'playing'|'ended'), $3 speed, $4 position, $5 RnR status (NULL keeps it).
+UPDATE sessions
+SET playback_state = $2, playback_speed = $3, playback_position = $4, rnr_status = COALESCE($5, rnr_status)
+WHERE id = $1 AND status = 'ACTIVE'
+
+-- name: set_range
+-- Give a session its playback range once (a session made by POST /session gets it when first played): $1 id,
+-- $2 range start, $3 range end. Returns the row as it is afterwards.
+WITH ranged AS (
+    UPDATE sessions
+    SET range_start = $2, range_end = $3,
+        playback_position = CASE WHEN playback_position BETWEEN $2 AND $3 THEN playback_position ELSE $2 END
+    WHERE id = $1 AND range_start IS NULL
+    RETURNING *
+)
+SELECT * FROM ranged
+UNION ALL
+SELECT * FROM sessions WHERE id = $1 AND NOT EXISTS (SELECT FROM ranged)
+
+-- name: set_rnr_status
+-- Set the record-and-replay status words of a session: $1 id, $2 status.
+UPDATE sessions SET rnr_status = $2 WHERE id = $1
+
+-- name: log_activity
+-- Append to a session's activity log: $1 session id, $2 tenant, $3 actor, $4 action, $5 details (jsonb or NULL).
+INSERT INTO session_activity (session_id, tenant_id, actor_id, action, details) VALUES ($1, $2, $3, $4, $5::jsonb)
+
+-- name: current_rnr
+-- The tenant's live (ACTIVE) record-and-replay session, if any: $1 tenant.
+SELECT * FROM sessions WHERE tenant_id = $1 AND kind = 'rnr' AND status = 'ACTIVE'
