@@ -1,20 +1,96 @@
-"""The browser UI: ``/`` is the page, ``/static/...`` its assets, all from the static folder."""
+"""The browser UI: ``/`` is the map page, ``/operator`` the operator page, ``/static/...`` their assets.
+
+Two small unauthenticated endpoints serve the page itself: ``GET /ui/config`` (what the page needs before the
+user signs in) and ``GET /ui/dev-token`` (the one-click sign-in of development mode, for loopback clients only).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import ipaddress
+from datetime import timedelta
+from typing import Any
 
-from litestar import Router, get
+from litestar import Request, Response, Router, get
+from litestar.datastructures import CacheControlHeader
 from litestar.response import File
 from litestar.static_files import create_static_files_router
 
+from app.auth import mint_token
+from app.cli import DEMO_ADMIN, DEMO_TENANT
+from app.errors import not_found
+from app.settings import Settings
+from app.web import envelope, rfc3339, utc_now
 
-def ui_router(static_dir: Path) -> Router:
-    """Routes serving the UI from ``static_dir`` (``MSR_STATIC_DIR``)."""
+DEV_TOKEN_TTL = timedelta(hours=12)
+"""Lifetime of a token handed out by ``GET /ui/dev-token``."""
 
-    @get("/", include_in_schema=False, media_type="text/html")
+
+def is_loopback(host: str | None) -> bool:
+    """Whether a client address is on this machine (127.0.0.0/8, ::1, or IPv4-mapped loopback)."""
+    if not host:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def ui_router(settings: Settings) -> Router:
+    """Routes serving the UI from ``settings.static_dir`` (``MSR_STATIC_DIR``) and its two helper endpoints."""
+    static_dir = settings.static_dir
+    # The bundles keep their names across builds: make browsers revalidate (a cheap 304) rather than guess.
+    revalidate = CacheControlHeader(no_cache=True)
+
+    @get("/", include_in_schema=False, media_type="text/html", cache_control=revalidate)
     async def index() -> File:
         return File(static_dir / "index.html", content_disposition_type="inline")
 
-    assets = create_static_files_router(path="/static", directories=[static_dir], include_in_schema=False)
-    return Router(path="/", route_handlers=[index, assets])
+    @get("/operator", include_in_schema=False, media_type="text/html", cache_control=revalidate)
+    async def operator() -> File:
+        return File(static_dir / "operator.html", content_disposition_type="inline")
+
+    @get("/ui/config", tags=["ui"], summary="What the browser UI needs before signing in", security=[])
+    async def ui_config() -> Response[dict[str, Any]]:
+        """``{tile_url, dev_mode, frame_interval_ms}``; no authentication."""
+        return envelope(
+            {
+                "tile_url": settings.tile_url,
+                "dev_mode": settings.dev_mode,
+                "frame_interval_ms": settings.frame_interval_ms,
+            },
+            "Get UI configuration successfully",
+        )
+
+    @get("/ui/dev-token", tags=["ui"], summary="The development admin token (development mode, loopback)", security=[])
+    async def ui_dev_token(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+        """A fresh admin token of the demo tenant, in development mode, to a client on this machine.
+
+        Only when the server signs with its generated development secret and the caller is on this machine;
+        404 otherwise, as if the endpoint did not exist.
+        """
+        client = request.client
+        if not settings.dev_mode or settings.jwt_secret is None or not is_loopback(client.host if client else None):
+            raise not_found("no such resource")
+        ttl_s = int(DEV_TOKEN_TTL.total_seconds())
+        token = mint_token(
+            settings.jwt_secret, user_id=DEMO_ADMIN, tenant_id=DEMO_TENANT, admin=True, ttl_s=ttl_s, settings=settings
+        )
+        return envelope(
+            {
+                "token": token,
+                "user_id": DEMO_ADMIN,
+                "tenant_id": str(DEMO_TENANT),
+                "admin": True,
+                "expires_at": rfc3339((utc_now() + DEV_TOKEN_TTL).replace(microsecond=0)),
+            },
+            "Get development token successfully",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    assets = create_static_files_router(
+        path="/static", directories=[static_dir], include_in_schema=False, cache_control=revalidate
+    )
+    return Router(path="/", route_handlers=[index, operator, ui_config, ui_dev_token, assets])

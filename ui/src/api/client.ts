@@ -1,0 +1,584 @@
+/**
+ * The MSR API client of seed 000 ("Frontend API Client"): typed functions over the REST API, one error type
+ * (MsrError) for every failure, and configurable error handling (toast, log, custom handler, rethrow).
+ *
+ * Every request carries a fresh `X-Correlation-ID`; replay calls carry the current session in `X-Session-ID`.
+ * A failed call is reported once, centrally: logged, shown through the toast presenter the page registers, and
+ * handed to the custom `onError`; then it rejects with the MsrError (unless `throwError: false`, when it resolves
+ * to `undefined` instead: callers that opt out of throwing must check for it).
+ */
+
+import { MsrError, errorFromBody, networkError } from "./errors.js";
+
+export { ErrorCodes, MsrError } from "./errors.js";
+export type { ErrorCode, MsrErrorShape } from "./errors.js";
+
+// ---------------------------------------------------------------------------------------------------------------
+// Types of the seed.
+
+/** The playback range configuration (`GET /replay/range`). */
+export interface PlaybackRange {
+  /** MAX_PLAYBACK_RANGE in days. */
+  maxDays: number;
+  /** Earliest selectable instant (RFC3339). */
+  startDate: string;
+  /** Latest selectable instant (RFC3339). */
+  endDate: string;
+  /** EARLIEST_VALID_TIMESTAMP when configured. */
+  earliestValidDate?: string;
+}
+
+/** JSON values, the type of an entity's state. */
+export type JSONValue = string | number | boolean | null | JSONValue[] | { [key: string]: JSONValue };
+
+/** An entity's state (generic). */
+export type EntityState<T = JSONValue> = T;
+
+/** A change event as the backend sends it. */
+export interface ChangeEvent {
+  entity_id: string;
+  op: "c" | "r" | "u" | "d";
+  entity_state: EntityState | null;
+  event_timestamp: string;
+  table_name: string;
+  seq?: number;
+}
+
+/** A change event as the client hands it out. */
+export interface ReplayEvent {
+  entityId: string;
+  entityState: EntityState | null;
+  operation: "create" | "read" | "update" | "delete";
+  timestamp: Date;
+  tableName: string;
+}
+
+/** Where an error happened (handed to `onError`). */
+export interface ErrorContext {
+  operation: string;
+  timestamp: Date;
+  sessionId?: string;
+  component: string;
+}
+
+/** What the client does with an error. */
+export interface ErrorHandlingOptions {
+  /** Show it through the toast presenter (default true). */
+  showToast?: boolean;
+  /** Log it to the console (default true). */
+  logError?: boolean;
+  /** Reject with it (default true); false resolves the call to `undefined`. */
+  throwError?: boolean;
+}
+
+/** Options of one call. */
+export interface CallOptions extends ErrorHandlingOptions {
+  /** Codes the caller handles itself: not toasted (still logged, still thrown). */
+  quietCodes?: readonly string[];
+  /** The component making the call, for the error context. */
+  component?: string;
+  /** Cancels the request. */
+  signal?: AbortSignal;
+}
+
+export type ErrorHandler = (error: MsrError, context: ErrorContext, options: ErrorHandlingOptions) => void | Promise<void>;
+export type ToastPresenter = (error: MsrError, context: ErrorContext) => void;
+
+export interface ErrorHandlingConfig {
+  onError?: ErrorHandler;
+  defaultOptions?: ErrorHandlingOptions;
+  /** How a toast is shown; the page registers its own (the default logs a warning). */
+  presenter?: ToastPresenter;
+}
+
+/** How the client reaches the server. */
+export interface ClientConfig {
+  /** Base URL of the API; empty means this page's origin. */
+  baseUrl: string;
+  /** The bearer token of the signed-in user, or null. */
+  getToken: () => string | null;
+  /** The fetch implementation (tests give their own). */
+  fetch: typeof fetch;
+  /** Default component name of error contexts. */
+  component: string;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Configuration.
+
+const DEFAULT_OPTIONS: Required<ErrorHandlingOptions> = { showToast: true, logError: true, throwError: true };
+
+let clientConfig: ClientConfig = {
+  baseUrl: "",
+  getToken: () => null,
+  fetch: (input, init) => globalThis.fetch(input, init),
+  component: "msr",
+};
+let errorConfig: { onError?: ErrorHandler; defaultOptions: Required<ErrorHandlingOptions>; presenter: ToastPresenter } = {
+  defaultOptions: { ...DEFAULT_OPTIONS },
+  presenter: (error) => console.warn(`[${error.code}] ${error.message} (correlation id ${error.correlationId})`),
+};
+let currentSessionId: string | null = null;
+
+/** Set how the client reaches the server (base URL, token source, fetch). */
+export function configureMsrClient(config: Partial<ClientConfig>): void {
+  clientConfig = { ...clientConfig, ...config };
+}
+
+/** Set the error handling of seed 000: a custom handler, default options, and the toast presenter. */
+export function configureMsrErrorHandling(config: ErrorHandlingConfig): void {
+  const next = { ...errorConfig, defaultOptions: { ...DEFAULT_OPTIONS, ...config.defaultOptions } };
+  if (config.onError !== undefined) next.onError = config.onError;
+  else delete next.onError;
+  if (config.presenter !== undefined) next.presenter = config.presenter;
+  errorConfig = next;
+}
+
+/** The session replay calls work in (`X-Session-ID`); set by createSession. */
+export function setCurrentSession(sessionId: string | null): void {
+  currentSessionId = sessionId;
+}
+
+export function getCurrentSession(): string | null {
+  return currentSessionId;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The request core.
+
+type Query = Record<string, string | number | undefined | null | readonly string[]>;
+
+interface RequestSpec {
+  operation: string;
+  method: "GET" | "POST" | "PUT" | "DELETE";
+  path: string;
+  query?: Query;
+  body?: unknown;
+  withSession?: boolean;
+  /** Answer null for a 404 instead of failing (an optional endpoint). */
+  optional?: boolean;
+}
+
+/** The success envelope `{"data", "message"?, "page"?, "sent_at"}`. */
+export interface Envelope<T> {
+  data: T;
+  message?: string;
+  page?: Page;
+  sent_at: string;
+}
+
+/** The `page` object of `GET /admin/sessions` (seed 000). */
+export interface Page {
+  number?: number;
+  size?: number;
+  total_records?: number;
+  count?: number;
+  sort?: string[];
+  next_cursor?: string | null;
+}
+
+function newCorrelationId(): string {
+  const crypto = globalThis.crypto;
+  if (crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  return `msr-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+}
+
+/** The URL of a path with its query (repeated keys for arrays, empty values left out). */
+export function buildUrl(baseUrl: string, path: string, query?: Query): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query ?? {})) {
+    if (value === undefined || value === null || value === "") continue;
+    if (Array.isArray(value)) for (const item of value) params.append(key, String(item));
+    else params.append(key, String(value));
+  }
+  const text = params.toString();
+  return `${baseUrl.replace(/\/$/, "")}${path}${text ? `?${text}` : ""}`;
+}
+
+async function report(error: MsrError, context: ErrorContext, options: CallOptions): Promise<void> {
+  const effective = { ...errorConfig.defaultOptions, ...stripUndefined(options) };
+  if (effective.logError) {
+    console.error(`MSR ${context.operation} failed: [${error.code}] ${error.message} (correlation id ${error.correlationId})`);
+  }
+  if (effective.showToast && !(options.quietCodes ?? []).includes(error.code)) {
+    errorConfig.presenter(error, context);
+  }
+  if (errorConfig.onError) {
+    try {
+      await errorConfig.onError(error, context, effective);
+    } catch (handlerError) {
+      console.error("MSR error handler failed", handlerError);
+    }
+  }
+}
+
+function stripUndefined(options: ErrorHandlingOptions): ErrorHandlingOptions {
+  const out: ErrorHandlingOptions = {};
+  if (options.showToast !== undefined) out.showToast = options.showToast;
+  if (options.logError !== undefined) out.logError = options.logError;
+  if (options.throwError !== undefined) out.throwError = options.throwError;
+  return out;
+}
+
+function shouldThrow(options: CallOptions): boolean {
+  return options.throwError ?? errorConfig.defaultOptions.throwError;
+}
+
+/** One API call: the envelope of a 2xx answer (null for 204, or for a 404 of an optional endpoint). */
+async function call<T>(spec: RequestSpec, options: CallOptions = {}): Promise<Envelope<T> | null> {
+  const correlationId = newCorrelationId();
+  const headers: Record<string, string> = { Accept: "application/json", "X-Correlation-ID": correlationId };
+  const token = clientConfig.getToken();
+  if (token) headers["Authorization"] = `Bearer ${token}`;
+  const sessionId = spec.withSession ? currentSessionId : null;
+  if (sessionId) headers["X-Session-ID"] = sessionId;
+  const init: RequestInit = { method: spec.method, headers };
+  if (spec.body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(spec.body);
+  }
+  if (options.signal) init.signal = options.signal;
+  const context: ErrorContext = {
+    operation: spec.operation,
+    timestamp: new Date(),
+    component: options.component ?? clientConfig.component,
+  };
+  if (sessionId) context.sessionId = sessionId;
+
+  let error: MsrError;
+  try {
+    const response = await clientConfig.fetch(buildUrl(clientConfig.baseUrl, spec.path, spec.query), init);
+    if (response.ok) {
+      if (response.status === 204) return null;
+      return (await response.json()) as Envelope<T>;
+    }
+    if (response.status === 404 && spec.optional) return null;
+    let body: unknown = null;
+    try {
+      body = await response.json();
+    } catch {
+      body = null;
+    }
+    error = errorFromBody(response.status, body, response.headers.get("X-Correlation-ID"), correlationId);
+  } catch (cause) {
+    if (cause instanceof DOMException && cause.name === "AbortError") throw cause;
+    error = networkError(cause, correlationId);
+  }
+  await report(error, context, options);
+  if (shouldThrow(options)) throw error;
+  return undefined as unknown as null;
+}
+
+async function data<T>(spec: RequestSpec, options?: CallOptions): Promise<T> {
+  const envelope = await call<T>(spec, options);
+  return (envelope === null || envelope === undefined ? envelope : envelope.data) as T;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Conversions.
+
+const OPERATIONS = { c: "create", r: "read", u: "update", d: "delete" } as const;
+
+/** A backend change event as a ReplayEvent. */
+export function toReplayEvent(event: ChangeEvent): ReplayEvent {
+  return {
+    entityId: event.entity_id,
+    entityState: event.entity_state,
+    operation: OPERATIONS[event.op],
+    timestamp: new Date(event.event_timestamp),
+    tableName: event.table_name,
+  };
+}
+
+/** Filters of the replay reads (seed 000). */
+export interface ReplayFilters {
+  /** Restrict to these tables. */
+  tables?: readonly string[];
+  /** For these tables, leave out events older than `filterMinTimestamp`. */
+  filterTables?: readonly string[];
+  filterMinTimestamp?: Date;
+}
+
+function filterQuery(filters: ReplayFilters | undefined): Query {
+  if (!filters) return {};
+  return {
+    tables: filters.tables?.join(","),
+    filter_tables: filters.filterTables?.join(","),
+    filter_min_timestamp: filters.filterMinTimestamp?.toISOString(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sessions and replay reads (seed 000).
+
+/** A session row as the API shows it. */
+export interface SessionInfo {
+  id: string;
+  user_id: string;
+  tenant_id: string;
+  status: "ACTIVE" | "INACTIVE";
+  last_seen_at?: string;
+  created_at: string;
+  update_at?: string;
+  updated_at?: string;
+  created_by?: string;
+  updated_by?: string;
+  occ_lock: number;
+}
+
+/** Create a new replay session; it becomes the current session. */
+export async function createSession(options?: CallOptions): Promise<{ sessionId: string; session: SessionInfo }> {
+  const session = await data<SessionInfo>({ operation: "create_session", method: "POST", path: "/session" }, options);
+  if (!session) return session as unknown as { sessionId: string; session: SessionInfo };
+  currentSessionId = session.id;
+  return { sessionId: session.id, session };
+}
+
+/** Terminate one of the caller's sessions (the current session is forgotten when it is that one). */
+export async function terminateSession(sessionId: string, options?: CallOptions): Promise<void> {
+  await call({ operation: "terminate_session", method: "POST", path: `/session/${encodeURIComponent(sessionId)}/terminate` }, options);
+  if (currentSessionId === sessionId) currentSessionId = null;
+}
+
+/** Delete a session (owner or admin). */
+export async function deleteSession(sessionId: string, options?: CallOptions): Promise<void> {
+  await call({ operation: "delete_session", method: "DELETE", path: `/session/${encodeURIComponent(sessionId)}` }, options);
+  if (currentSessionId === sessionId) currentSessionId = null;
+}
+
+/** The playback range configuration. */
+export async function getPlaybackRange(options?: CallOptions): Promise<PlaybackRange> {
+  const raw = await data<{ max_days: number; start_date: string; end_date: string; earliest_valid_date?: string | null }>(
+    { operation: "get_playback_range", method: "GET", path: "/replay/range" },
+    options,
+  );
+  if (!raw) return raw as unknown as PlaybackRange;
+  const range: PlaybackRange = { maxDays: raw.max_days, startDate: raw.start_date, endDate: raw.end_date };
+  if (raw.earliest_valid_date) range.earliestValidDate = raw.earliest_valid_date;
+  return range;
+}
+
+/** The full state at `timestamp` (now when absent), in the current session. */
+export async function getInitialState(timestamp?: Date, filters?: ReplayFilters, options?: CallOptions): Promise<ReplayEvent[]> {
+  const events = await data<ChangeEvent[]>(
+    {
+      operation: "get_initial_state",
+      method: "GET",
+      path: "/replay/state",
+      query: { timestamp: timestamp?.toISOString(), ...filterQuery(filters) },
+      withSession: true,
+    },
+    options,
+  );
+  return events ? events.map(toReplayEvent) : events;
+}
+
+/** The change events in `(start, end]`, in order, in the current session. */
+export async function getReplayEvents(start: Date, end: Date, filters?: ReplayFilters, options?: CallOptions): Promise<ReplayEvent[]> {
+  const events = await data<ChangeEvent[]>(
+    {
+      operation: "get_replay_events",
+      method: "GET",
+      path: "/replay/events",
+      query: { start: start.toISOString(), end: end.toISOString(), ...filterQuery(filters) },
+      withSession: true,
+    },
+    options,
+  );
+  return events ? events.map(toReplayEvent) : events;
+}
+
+/** Event counts per time bucket, per table. */
+export interface Histogram {
+  start: string;
+  end: string;
+  bucket_seconds: number;
+  buckets: { start: string; count: number; tables?: Record<string, number> }[];
+}
+
+/** The event-density histogram of `[start, end)`; null when the server has no histogram endpoint. */
+export async function getHistogram(start?: Date, end?: Date, bucket?: string, options?: CallOptions): Promise<Histogram | null> {
+  return data<Histogram | null>(
+    {
+      operation: "get_histogram",
+      method: "GET",
+      path: "/replay/histogram",
+      query: { start: start?.toISOString(), end: end?.toISOString(), bucket },
+      optional: true,
+    },
+    options,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The page's own endpoints.
+
+export interface UiConfig {
+  tile_url: string | null;
+  dev_mode: boolean;
+  frame_interval_ms: number;
+}
+
+/** What the page needs before sign-in (no token needed). */
+export async function getUiConfig(options?: CallOptions): Promise<UiConfig> {
+  return data<UiConfig>({ operation: "get_ui_config", method: "GET", path: "/ui/config" }, options);
+}
+
+/** The development admin token (development mode, loopback only); null when the server offers none. */
+export async function getDevToken(options?: CallOptions): Promise<{ token: string; tenant_id: string; user_id: string } | null> {
+  return data({ operation: "get_dev_token", method: "GET", path: "/ui/dev-token", optional: true }, options);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Operators (admin).
+
+export interface SessionQuery {
+  tenant_id?: string;
+  status?: "ACTIVE" | "INACTIVE";
+  user_id?: string;
+  page?: number;
+  size?: number;
+  sort?: string;
+}
+
+/** One page of sessions (`GET /admin/sessions`). */
+export async function listSessions(query: SessionQuery, options?: CallOptions): Promise<{ items: SessionInfo[]; page: Page }> {
+  const envelope = await call<SessionInfo[]>(
+    { operation: "list_sessions", method: "GET", path: "/admin/sessions", query: { ...query } },
+    options,
+  );
+  if (!envelope) return envelope as unknown as { items: SessionInfo[]; page: Page };
+  return { items: envelope.data, page: envelope.page ?? {} };
+}
+
+/** The number of ACTIVE sessions. */
+export async function getActiveSessionCount(options?: CallOptions): Promise<number> {
+  const status = await data<{ active_sessions: number }>(
+    { operation: "get_sessions_status", method: "GET", path: "/admin/sessions/status" },
+    options,
+  );
+  return status ? status.active_sessions : (status as unknown as number);
+}
+
+/** A session that plays now, with its viewers (`GET /admin/sessions/live`). */
+export interface LiveSession {
+  session_id?: string;
+  id?: string;
+  user_id?: string;
+  tenant_id?: string;
+  kind?: string;
+  state?: string;
+  speed?: number;
+  position?: string;
+  viewers?: unknown[] | number;
+  [key: string]: unknown;
+}
+
+/** Sessions playing now; null when the server has no such endpoint. */
+export async function getLiveSessions(options?: CallOptions): Promise<LiveSession[] | null> {
+  return data<LiveSession[] | null>(
+    { operation: "get_live_sessions", method: "GET", path: "/admin/sessions/live", optional: true },
+    options,
+  );
+}
+
+/** Terminate sessions of any user of the admin's tenant. */
+export async function adminTerminateSessions(sessionIds: readonly string[], options?: CallOptions): Promise<unknown> {
+  return data(
+    { operation: "admin_terminate_sessions", method: "POST", path: "/admin/sessions/terminate", body: { session_ids: sessionIds } },
+    options,
+  );
+}
+
+/** The eight runtime settings of seed 000. */
+export interface AdminSettings {
+  max_active_sessions: number;
+  max_playback_range: number;
+  data_retention_cron_expression: string;
+  earliest_valid_timestamp: string | null;
+  query_work_mem_mb: number;
+  columnstore_compression_age_days: number;
+  cagg_refresh_interval_hours: number;
+  cagg_refresh_lag_days: number;
+}
+
+export async function getSettings(options?: CallOptions): Promise<AdminSettings> {
+  return data<AdminSettings>({ operation: "get_settings", method: "GET", path: "/admin/settings" }, options);
+}
+
+/** Change some settings; answers the values given. */
+export async function updateSettings(changes: Partial<AdminSettings>, options?: CallOptions): Promise<Partial<AdminSettings>> {
+  return data<Partial<AdminSettings>>(
+    { operation: "update_settings", method: "PUT", path: "/admin/settings", body: changes },
+    options,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Record and replay (seed 001) and the snapshot configuration.
+
+export interface CurrentReplay {
+  id: string;
+  status: string;
+  display_status?: string;
+  replay_start_timestamp?: string;
+  replay_end_timestamp?: string;
+  replay_last_timestamp?: string;
+  [key: string]: unknown;
+}
+
+/** The tenant's current control-room replay; null when there is none. */
+export async function getCurrentReplay(options?: CallOptions): Promise<CurrentReplay | null> {
+  return data<CurrentReplay | null>(
+    { operation: "get_current_replay", method: "GET", path: "/v1/replay/current-session", optional: true },
+    options,
+  );
+}
+
+/** Start a control-room replay of `[start, end]` for the caller's tenant. */
+export async function initReplay(start: Date, end: Date, options?: CallOptions): Promise<CurrentReplay> {
+  return data<CurrentReplay>(
+    {
+      operation: "init_replay",
+      method: "POST",
+      path: "/v1/replay/init",
+      body: { replay_requested_timestamp: start.toISOString(), replay_end_timestamp: end.toISOString() },
+    },
+    options,
+  );
+}
+
+/** End a control-room replay. */
+export async function endReplay(replayId: string, options?: CallOptions): Promise<void> {
+  await call({ operation: "end_replay", method: "PUT", path: `/v1/replay/${encodeURIComponent(replayId)}/end`, body: {} }, options);
+}
+
+/** Force-end the tenant's stuck control-room replay (admin). */
+export async function resetReplay(options?: CallOptions): Promise<unknown> {
+  return data({ operation: "reset_replay", method: "POST", path: "/v1/replay/reset", body: {} }, options);
+}
+
+export interface SnapshotConfiguration {
+  tenant_id: string;
+  snapshot_interval: string;
+  list_tables: string;
+  updated_at: string | null;
+}
+
+export async function getSnapshotConfiguration(options?: CallOptions): Promise<SnapshotConfiguration> {
+  return data<SnapshotConfiguration>({ operation: "get_configuration", method: "GET", path: "/v1/configuration" }, options);
+}
+
+export async function setSnapshotInterval(cron: string, options?: CallOptions): Promise<SnapshotConfiguration> {
+  return data<SnapshotConfiguration>(
+    { operation: "set_snapshot_interval", method: "PUT", path: "/v1/configuration/snapshot-interval", body: { snapshot_interval: cron } },
+    options,
+  );
+}
+
+export async function setSnapshotListTables(tables: string, options?: CallOptions): Promise<SnapshotConfiguration> {
+  return data<SnapshotConfiguration>(
+    { operation: "set_snapshot_list_tables", method: "PUT", path: "/v1/configuration/snapshot-list-tables", body: { list_tables: tables } },
+    options,
+  );
+}
