@@ -18,6 +18,7 @@ from app.auth import Authenticator
 from app.background import BackgroundTasks
 from app.coordination import RedisConnection
 from app.errors import EXCEPTION_HANDLERS
+from app.jobs_runner import STEP_PERIOD_S, Maintenance
 from app.routes import API_ROUTES
 from app.routes.ui import ui_router
 from app.services import Services, provide_admin, provide_principal, provide_services
@@ -55,6 +56,12 @@ def _start_loops(services: Services, liveness: SessionLiveness) -> None:
     background.every("admission-reconcile", 10.0, services.sessions.reconcile_admission)
     background.every("partitions", 3600.0, lambda: _maintain_partitions(services))
     background.every("snapshots", 60.0, take_due_snapshots)
+    # Often enough that an attached viewer keeps its session alive whatever the idle timeout.
+    background.every("playback-upkeep", min(1.0, idle_timeout / 4), services.playback.upkeep)
+    background.every("playback-leases", settings.playback_lease_s / 3, services.playback.tend_leases)
+    maintenance = Maintenance(services.db, services.redis, runtime, services.jobs)
+    background.every("retention", STEP_PERIOD_S, maintenance.retention_step)
+    background.every("rollup-refresh", STEP_PERIOD_S, maintenance.rollup_step)
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -80,6 +87,7 @@ def create_app(settings: Settings) -> Litestar:
         await db.open()
         redis = RedisConnection(redis_url, settings.redis_prefix)
         background = BackgroundTasks()
+        services: Services | None = None
         try:
             runtime = RuntimeSettings(SettingsRepository(db))
             await runtime.load()
@@ -96,17 +104,20 @@ def create_app(settings: Settings) -> Litestar:
             services = Services(settings, db, redis, runtime, authenticator, background, sessions)
             await _maintain_partitions(services)
             app.state.services = services
+            await services.playback.start()
             _start_loops(services, liveness)
             _log.info("replica ready")
             yield
         finally:
+            if services is not None:
+                await services.playback.close()
             await background.stop()
             await redis.close()
             await db.close()
 
     cors = CORSConfig(allow_origins=list(settings.allowed_origins)) if settings.allowed_origins else None
     return Litestar(
-        route_handlers=[*API_ROUTES, ui_router(settings.static_dir)],
+        route_handlers=[*API_ROUTES, ui_router(settings)],
         lifespan=[lifespan],
         dependencies={
             "services": Provide(provide_services),

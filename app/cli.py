@@ -1,4 +1,4 @@
-"""The ``msr`` command: serve, migrate, token."""
+"""The ``msr`` command: serve, migrate, token, demo, bench-data."""
 
 from __future__ import annotations
 
@@ -12,13 +12,18 @@ import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from app.auth import load_public_key, mint_token
 from app.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedUnavailableError
 from app.logs import configure_logging
 from app.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from store.datasets import LoadResult
 
 _log = logging.getLogger("msr.cli")
 
@@ -26,6 +31,8 @@ DEMO_TENANT = uuid.UUID("2878ac59-ad8b-4a94-bd97-2d9ef371fc06")
 """The tenant of the demo data and of the development admin token."""
 DEMO_ADMIN = "f67cb8f5-0645-444d-a4bd-c61aaf1b2db0"
 """The user id of the development admin token."""
+BENCH_TENANT = uuid.UUID("b3e0c5a2-6d1f-4e8a-9c47-5f2a1d3e7b90")
+"""The default tenant of ``msr bench-data``."""
 _DEV_SECRET_FILE = "dev-jwt-secret"  # noqa: S105 - a file name, not a secret
 _DEV_TOKEN_TTL_S = 7 * 24 * 3600
 
@@ -68,7 +75,7 @@ def _with_dev_key(settings: Settings) -> Settings:
         return settings
     secret = dev_secret(settings.data_dir, create=True)
     assert secret is not None
-    settings = settings.replace(jwt_secret=secret)
+    settings = settings.replace(jwt_secret=secret, dev_mode=True)
     token = mint_token(
         secret,
         user_id=DEMO_ADMIN,
@@ -106,6 +113,10 @@ def _serve(settings: Settings) -> int:
     # servers below be stopped on the way out instead of the process dying first.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with resolved_services(settings) as resolved:
+        if settings.database_url is None:
+            # Embedded mode is the first-run experience: give a new user something to look at at once.
+            assert resolved.database_url is not None
+            _print_demo_load(asyncio.run(_load_demo(resolved.database_url)))
         ready = _with_dev_key(resolved)
         uvicorn.run(
             create_app(ready),
@@ -113,6 +124,10 @@ def _serve(settings: Settings) -> int:
             port=ready.port,
             ws="websockets-sansio",
             ws_per_message_deflate=False,
+            # The app closes with 1009 past this size too; here the server does not even buffer more.
+            ws_max_size=ready.ws_max_message_bytes,
+            ws_ping_interval=ready.ws_ping_interval_s,
+            ws_ping_timeout=ready.ws_ping_interval_s,
             log_config=None,
             lifespan="on",
             timeout_graceful_shutdown=10,
@@ -127,6 +142,64 @@ def _migrate(settings: Settings) -> int:
         assert resolved.database_url is not None
         applied = asyncio.run(migrate(resolved.database_url))
     print(f"applied migrations: {applied or 'none (up to date)'}")
+    return 0
+
+
+async def _load_demo(database_url: str) -> LoadResult | None:
+    from app.demo import load_demo_if_empty  # noqa: PLC0415 - keeps `msr token` light
+
+    return await load_demo_if_empty(database_url, DEMO_TENANT, datetime.now(UTC))
+
+
+def _print_demo_load(loaded: LoadResult | None) -> None:
+    if loaded is None:
+        print("demo data not loaded: the database has events already", file=sys.stderr)
+    else:
+        print(
+            f"loaded demo data for tenant {DEMO_TENANT}: {loaded.events:,} events from {loaded.start:%Y-%m-%d %H:%M} "
+            f"to {loaded.end:%Y-%m-%d %H:%M} UTC, {loaded.checkpoints} checkpoints",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _demo(settings: Settings) -> int:
+    with resolved_services(settings, redis=False) as resolved:
+        assert resolved.database_url is not None
+        _print_demo_load(asyncio.run(_load_demo(resolved.database_url)))
+    return 0
+
+
+def _bench_data(settings: Settings, args: argparse.Namespace) -> int:
+    from app.demo import load_bench_data  # noqa: PLC0415
+    from app.web import parse_rfc3339  # noqa: PLC0415
+    from store.datasets import DATASETS  # noqa: PLC0415
+
+    try:
+        tenant = uuid.UUID(args.tenant)
+    except ValueError:
+        print("msr bench-data: --tenant must be a UUID", file=sys.stderr)
+        return 2
+    if args.end is None:
+        end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    else:
+        parsed = parse_rfc3339(args.end)
+        if parsed is None:
+            print("msr bench-data: --end must be an RFC3339 instant with a zone", file=sys.stderr)
+            return 2
+        end = parsed
+    spec = DATASETS[args.size]
+    with resolved_services(settings, redis=False) as resolved:
+        assert resolved.database_url is not None
+        try:
+            loaded = asyncio.run(load_bench_data(resolved.database_url, spec, tenant, end, args.seed))
+        except ValueError as exc:
+            print(f"msr bench-data: {exc}; nothing loaded", file=sys.stderr)
+            return 1
+    print(
+        f"loaded data set {spec.name} for tenant {tenant}: {loaded.events:,} events of {spec.entities:,} entities "
+        f"from {loaded.start.isoformat()} to {loaded.end.isoformat()}, {loaded.checkpoints} checkpoints"
+    )
     return 0
 
 
@@ -160,6 +233,12 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--tenant", required=True, help="tenant id (a UUID)")
     token.add_argument("--admin", action="store_true", help="give the admin role")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    commands.add_parser("demo", help="load the demo data (three days around Singapore) into an empty database")
+    bench = commands.add_parser("bench-data", help="load a benchmark data set of BENCH.md (deterministic by seed)")
+    bench.add_argument("size", choices=["S", "M", "L"], help="S: 100k events, M: 1M, L: 10M")
+    bench.add_argument("--tenant", default=str(BENCH_TENANT), help=f"tenant id (default {BENCH_TENANT})")
+    bench.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
+    bench.add_argument("--end", help="RFC3339 instant the data ends at (default: the current whole hour)")
     return parser
 
 
@@ -177,6 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(settings)
         if args.command == "migrate":
             return _migrate(settings)
+        if args.command == "demo":
+            return _demo(settings)
+        if args.command == "bench-data":
+            return _bench_data(settings, args)
         return _token(settings, args)
     except ConfigError as exc:
         print(f"msr: configuration error: {exc}", file=sys.stderr)

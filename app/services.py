@@ -13,10 +13,15 @@ from app.admin_settings import RuntimeSettings
 from app.auth import Authenticator, Principal, bearer_token, require_admin
 from app.background import BackgroundTasks
 from app.coordination import RedisConnection
+from app.playback_cluster import PlaybackCluster
+from app.playback_hub import PlaybackHub
 from app.sessions import SessionService
 from app.settings import Settings
 from store.events import EventStore
+from store.jobs import JobRepository
+from store.playback import PlaybackStore
 from store.pool import Database
+from store.sessions import SessionRepository
 from store.snapshots import SnapshotStore
 from store.tenant_config import TenantConfigRepository
 
@@ -38,11 +43,25 @@ class Services:
     """Checkpoints and their schedule (built from ``db``)."""
     tenant_configs: TenantConfigRepository = field(init=False)
     """Per-tenant snapshot configuration (built from ``db``)."""
+    playback: PlaybackHub = field(init=False)
+    """The sessions played and watched on this replica (closed by the app's lifespan)."""
+    jobs: JobRepository = field(init=False)
+    """Background jobs: retention, rollup refresh, ... (built from ``db``)."""
 
     def __post_init__(self) -> None:
         self.events = EventStore(self.db)
         self.snapshots = SnapshotStore(self.db)
         self.tenant_configs = TenantConfigRepository(self.db)
+        self.jobs = JobRepository(self.db)
+        self.playback = PlaybackHub(
+            self.settings,
+            self.sessions,
+            self.events,
+            PlaybackStore(self.db),
+            self.runtime,
+            SessionRepository(self.db),
+            PlaybackCluster(self.redis, self.settings.playback_lease_s),
+        )
 
 
 ServicesDep = NamedDependency[Services]

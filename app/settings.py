@@ -80,6 +80,39 @@ class Settings:
     """Idle time after which an ACTIVE session becomes INACTIVE (``MSR_SESSION_IDLE_TIMEOUT_S``)."""
     frame_interval_ms: int = 100
     """Wall-clock period of playback frames (``MSR_FRAME_INTERVAL_MS``)."""
+    playback_read_ahead_s: float = 5.0
+    """How far ahead of the playback clock a session reads, in wall seconds at its speed
+    (``MSR_PLAYBACK_READ_AHEAD_S``)."""
+    playback_buffer_events: int = 10_000
+    """Most events a session holds read ahead (``MSR_PLAYBACK_BUFFER_EVENTS``)."""
+    playback_lease_s: float = 5.0
+    """How long a replica owns a session's clock without renewing (``MSR_PLAYBACK_LEASE_S``); a replica that dies
+    is replaced within this time."""
+    viewer_queue_frames: int = 50
+    """Frames a viewer may have pending before they are conflated (``MSR_VIEWER_QUEUE_FRAMES``)."""
+    viewer_queue_bytes: int = 1 << 20
+    """Bytes of pending frames a viewer may have before they are conflated (``MSR_VIEWER_QUEUE_BYTES``)."""
+    viewer_history_frames: int = 100
+    """Frames kept per viewer for ``resume`` after a reconnect (``MSR_VIEWER_HISTORY_FRAMES``)."""
+    viewer_history_bytes: int = 1 << 20
+    """Bytes of frames kept per viewer for ``resume`` (``MSR_VIEWER_HISTORY_BYTES``)."""
+    ws_max_message_bytes: int = 64 * 1024
+    """Largest WebSocket message a client may send; larger closes the connection with 1009
+    (``MSR_WS_MAX_MESSAGE_BYTES``)."""
+    ws_rate_limit: float = 20.0
+    """Messages per second a client may send, in bursts of up to twice that; a flood closes with 1008
+    (``MSR_WS_RATE_LIMIT``)."""
+    ws_auth_timeout_s: float = 5.0
+    """How long a connection without an ``Authorization`` header has to send its ``auth`` message
+    (``MSR_WS_AUTH_TIMEOUT_S``)."""
+    ws_ping_interval_s: float = 20.0
+    """Period of WebSocket keepalive pings; a peer that does not answer within the same time is dropped
+    (``MSR_WS_PING_INTERVAL_S``)."""
+    ws_resume_wait_ms: int = 300
+    """How long after ``hello`` the server waits for a ``resume`` before it sends a fresh viewer its state
+    (``MSR_WS_RESUME_WAIT_MS``); any other message ends the wait at once."""
+    ws_resume_grace_s: float = 30.0
+    """How long a dropped viewer's frames are kept for it to ``resume`` (``MSR_WS_RESUME_GRACE_S``)."""
     max_body_bytes: int = 16 * 1024 * 1024
     """Largest request body accepted (``MSR_MAX_BODY_BYTES``)."""
     db_pool_min: int = 2
@@ -96,6 +129,14 @@ class Settings:
     """Log level (``MSR_LOG_LEVEL``)."""
     static_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "static")
     """Folder of the browser UI (``MSR_STATIC_DIR``)."""
+    tile_url: str | None = None
+    """URL template of a raster tile server for the map's background (``MSR_TILE_URL``), such as
+    ``https://tiles.example/{z}/{x}/{y}.png`` or a path on this server; unset, the map shows only its built-in
+    Natural Earth basemap (the control rooms are offline)."""
+    dev_mode: bool = False
+    """Whether the server runs with the generated development secret. Set by ``msr serve`` when no key is
+    configured, never from the environment: only then does ``GET /ui/dev-token`` give loopback clients the
+    development admin token."""
 
     def __post_init__(self) -> None:
         _check(1 <= self.port <= 65535, "MSR_PORT", f"must be a port number 1-65535, got {self.port}")
@@ -141,6 +182,30 @@ class Settings:
         _check(_positive(self.session_idle_timeout_s), "MSR_SESSION_IDLE_TIMEOUT_S", "must be > 0")
         _check(10 <= self.frame_interval_ms <= 10_000, "MSR_FRAME_INTERVAL_MS", "must be 10-10000")
         _check(self.max_body_bytes >= 1024, "MSR_MAX_BODY_BYTES", "must be >= 1024")
+        _check(
+            _positive(self.playback_read_ahead_s) and self.playback_read_ahead_s * 1000 > self.frame_interval_ms,
+            "MSR_PLAYBACK_READ_AHEAD_S",
+            "must be > 0 and longer than MSR_FRAME_INTERVAL_MS",
+        )
+        _check(self.playback_buffer_events >= 100, "MSR_PLAYBACK_BUFFER_EVENTS", "must be >= 100")
+        _check(
+            _positive(self.playback_lease_s) and self.playback_lease_s >= 0.5,
+            "MSR_PLAYBACK_LEASE_S",
+            "must be >= 0.5",
+        )
+        for name, value in (
+            ("MSR_VIEWER_QUEUE_FRAMES", self.viewer_queue_frames),
+            ("MSR_VIEWER_QUEUE_BYTES", self.viewer_queue_bytes),
+            ("MSR_VIEWER_HISTORY_FRAMES", self.viewer_history_frames),
+            ("MSR_VIEWER_HISTORY_BYTES", self.viewer_history_bytes),
+        ):
+            _check(value >= 1, name, "must be >= 1")
+        _check(self.ws_max_message_bytes >= 1024, "MSR_WS_MAX_MESSAGE_BYTES", "must be >= 1024")
+        _check(_positive(self.ws_rate_limit), "MSR_WS_RATE_LIMIT", "must be > 0")
+        _check(_positive(self.ws_auth_timeout_s), "MSR_WS_AUTH_TIMEOUT_S", "must be > 0")
+        _check(_positive(self.ws_ping_interval_s), "MSR_WS_PING_INTERVAL_S", "must be > 0")
+        _check(0 <= self.ws_resume_wait_ms <= 10_000, "MSR_WS_RESUME_WAIT_MS", "must be 0-10000")
+        _check(_positive(self.ws_resume_grace_s, zero=True), "MSR_WS_RESUME_GRACE_S", "must be >= 0")
         _check(1 <= self.db_pool_min <= self.db_pool_max, "MSR_DB_POOL_MIN", "must be 1..MSR_DB_POOL_MAX")
         _check(_positive(self.db_command_timeout_s), "MSR_DB_COMMAND_TIMEOUT_S", "must be > 0")
         _check(self.db_statement_timeout_ms >= 0, "MSR_DB_STATEMENT_TIMEOUT_MS", "must be >= 0")
@@ -153,6 +218,8 @@ class Settings:
             "MSR_LOG_LEVEL",
             "must be DEBUG, INFO, WARNING or ERROR",
         )
+        if self.tile_url is not None:
+            _check(_is_tile_template(self.tile_url), "MSR_TILE_URL", _TILE_URL_PROBLEM)
         for origin in self.allowed_origins:
             _check(
                 origin == "*" or _is_origin(origin),
@@ -199,6 +266,19 @@ class Settings:
             "session_idle_timeout_s": reader.parse("MSR_SESSION_IDLE_TIMEOUT_S", float, "a number of seconds"),
             "frame_interval_ms": reader.parse("MSR_FRAME_INTERVAL_MS", int, "an integer"),
             "max_body_bytes": reader.parse("MSR_MAX_BODY_BYTES", int, "an integer"),
+            "playback_read_ahead_s": reader.parse("MSR_PLAYBACK_READ_AHEAD_S", float, "a number of seconds"),
+            "playback_buffer_events": reader.parse("MSR_PLAYBACK_BUFFER_EVENTS", int, "an integer"),
+            "playback_lease_s": reader.parse("MSR_PLAYBACK_LEASE_S", float, "a number of seconds"),
+            "viewer_queue_frames": reader.parse("MSR_VIEWER_QUEUE_FRAMES", int, "an integer"),
+            "viewer_queue_bytes": reader.parse("MSR_VIEWER_QUEUE_BYTES", int, "an integer"),
+            "viewer_history_frames": reader.parse("MSR_VIEWER_HISTORY_FRAMES", int, "an integer"),
+            "viewer_history_bytes": reader.parse("MSR_VIEWER_HISTORY_BYTES", int, "an integer"),
+            "ws_max_message_bytes": reader.parse("MSR_WS_MAX_MESSAGE_BYTES", int, "an integer"),
+            "ws_rate_limit": reader.parse("MSR_WS_RATE_LIMIT", float, "a number of messages per second"),
+            "ws_auth_timeout_s": reader.parse("MSR_WS_AUTH_TIMEOUT_S", float, "a number of seconds"),
+            "ws_ping_interval_s": reader.parse("MSR_WS_PING_INTERVAL_S", float, "a number of seconds"),
+            "ws_resume_wait_ms": reader.parse("MSR_WS_RESUME_WAIT_MS", int, "an integer"),
+            "ws_resume_grace_s": reader.parse("MSR_WS_RESUME_GRACE_S", float, "a number of seconds"),
             "db_pool_min": reader.parse("MSR_DB_POOL_MIN", int, "an integer"),
             "db_pool_max": reader.parse("MSR_DB_POOL_MAX", int, "an integer"),
             "db_command_timeout_s": reader.parse("MSR_DB_COMMAND_TIMEOUT_S", float, "a number of seconds"),
@@ -206,6 +286,7 @@ class Settings:
             "settings_poll_s": reader.parse("MSR_SETTINGS_POLL_S", float, "a number of seconds"),
             "log_level": reader.parse("MSR_LOG_LEVEL", str.upper, "a level name"),
             "static_dir": reader.parse("MSR_STATIC_DIR", Path, "a path"),
+            "tile_url": reader.text("MSR_TILE_URL"),
         }
         return cls(**{name: value for name, value in values.items() if value is not None})  # type: ignore[arg-type]
 
@@ -234,6 +315,22 @@ def _is_origin(value: str) -> bool:
         and not (parts.path or parts.query or parts.fragment)
         and value == f"{parts.scheme}://{parts.netloc}"
     )
+
+
+_TILE_URL_PROBLEM = (
+    "must be an http(s) URL or a path starting with / that holds {z}, {x} and {y}, "
+    "such as https://tiles.example/{z}/{x}/{y}.png"
+)
+
+
+def _is_tile_template(value: str) -> bool:
+    # MapLibre fills {z}/{x}/{y} in; a template without them would fetch one tile for the whole world.
+    if not all(part in value for part in ("{z}", "{x}", "{y}")) or any(c.isspace() for c in value):
+        return False
+    if value.startswith("/") and not value.startswith("//"):
+        return True
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def _comma_list(raw: str) -> tuple[str, ...]:

@@ -1,6 +1,6 @@
 """Thin route modules: parse, call a service, shape the answer."""
 
-from app.routes import admin, configuration, health, ingest, replay, sessions
+from app.routes import admin, configuration, health, ingest, replay, rnr, sessions, ws
 
 API_ROUTES = [
     *health.ROUTES,
@@ -9,5 +9,7 @@ API_ROUTES = [
     *ingest.ROUTES,
     *configuration.ROUTES,
     *replay.ROUTES,
+    *rnr.ROUTES,
+    *ws.ROUTES,
 ]
 """Every API route of the app, registered by ``create_app``."""
