@@ -11,6 +11,7 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from app.admin_settings import RuntimeSettings
@@ -138,5 +139,7 @@ def create_app(settings: Settings) -> Litestar:
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
             ),
             security=[{"bearer": []}],
+            # The document itself at /schema (and /schema/openapi.json): the HTML viewers load from a CDN.
+            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
         ),
     )
