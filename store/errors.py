@@ -1,5 +1,7 @@
 """Errors of the store, independent of the driver that raised them."""
 
+from datetime import datetime
+
 
 class StoreError(Exception):
     """Base of every error the store raises."""
@@ -15,3 +17,15 @@ class ConflictError(StoreError):
 
 class NotFoundError(StoreError):
     """The row does not exist (or is not visible to the caller's tenant)."""
+
+
+class BeforeRetainedHistoryError(StoreError):
+    """An ingested event is at or before the instant retention cut its tenant's history at.
+
+    Storing it would change answers retention can no longer reconstruct (the older events are gone).
+    """
+
+    def __init__(self, row: int, retained_from: datetime) -> None:
+        super().__init__(f"row {row} is at or before {retained_from.isoformat()}, where retention cut the history")
+        self.row = row
+        self.retained_from = retained_from

@@ -28,6 +28,7 @@ import asyncpg
 import msgspec
 
 from store import queries
+from store.errors import BeforeRetainedHistoryError
 from store.pool import Connection, Database
 
 _Q = queries.load("events.sql")
@@ -163,6 +164,17 @@ STATE_AT_SQL: str = _Q["state_at"]
 """The state query (``$1..$8`` as :func:`state_arguments` builds them); checkpoints insert its rows."""
 
 
+def _refuse_retained(events: Sequence[NewEvent], retained: Sequence[asyncpg.Record]) -> None:
+    """Raise when an event falls at or before its tenant's retained history (see BeforeRetainedHistoryError)."""
+    cut = {row["tenant_id"]: row["retained_from"] for row in retained}
+    if not cut:
+        return
+    for row, event in enumerate(events):
+        limit = cut.get(event.tenant_id)
+        if limit is not None and event.event_timestamp <= limit:
+            raise BeforeRetainedHistoryError(row, limit)
+
+
 class EventStore:
     """Ingest and reads of change events over a :class:`store.pool.Database`."""
 
@@ -189,6 +201,7 @@ class EventStore:
         )
         async with self._db.connection() as conn, conn.transaction():
             await conn.execute(_Q["lock_tenants_for_ingest"], tenants)
+            _refuse_retained(events, await conn.fetch(_Q["retained_from_of"], tenants))
             await conn.execute(_Q["create_ingest_batch"])
             await conn.copy_records_to_table("ingest_batch", records=records, columns=_BATCH_COLUMNS)
             stored = await conn.fetch(_Q["insert_events"])

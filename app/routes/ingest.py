@@ -7,15 +7,26 @@ from typing import Annotated, Any
 from litestar import Request, Response, post
 from litestar.params import QueryParameter
 
+from app.errors import ApiError, ErrorCode
 from app.ingest import IngestBatch, parse_debezium, parse_events
 from app.services import PrincipalDep, ServicesDep
-from app.web import envelope, utc_now
+from app.web import envelope, rfc3339, utc_now
+from store.errors import BeforeRetainedHistoryError
 
 _KEY_COLUMN = r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"
 
 
 async def _store(services: ServicesDep, batch: IngestBatch) -> Response[dict[str, Any]]:
-    result = await services.events.ingest(batch.events)
+    try:
+        result = await services.events.ingest(batch.events)
+    except BeforeRetainedHistoryError as exc:
+        raise ApiError(
+            400,
+            ErrorCode.TIMESTAMP_OUT_OF_RANGE,
+            f"row {exc.row}: event_timestamp is at or before {rfc3339(exc.retained_from)}, where retention cut the "
+            "tenant's history; nothing of the batch was stored",
+            details={"row": exc.row, "field": "event_timestamp", "earliest": rfc3339(exc.retained_from)},
+        ) from None
     message = f"stored {result.accepted} events, {result.duplicates} already stored"
     if batch.skipped:
         message += f", {batch.skipped} skipped (tombstones, truncates, messages)"

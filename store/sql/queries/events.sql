@@ -3,6 +3,10 @@
 SELECT pg_advisory_xact_lock_shared(19795, hashtext(tenant_id::text))
 FROM (SELECT DISTINCT tenant_id FROM unnest($1::uuid[]) AS t (tenant_id) ORDER BY tenant_id) AS ordered
 
+-- name: retained_from_of
+-- The instant from which retention keeps the history of each tenant of $1 (uuid[]), for those it has cut.
+SELECT tenant_id, retained_from FROM tenant_config WHERE tenant_id = ANY($1::uuid[]) AND retained_from IS NOT NULL
+
 -- name: create_ingest_batch
 -- The session's staging table of a batch (COPY target), emptied at commit; created once per connection.
 CREATE TEMP TABLE IF NOT EXISTS ingest_batch (
