@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -74,6 +75,7 @@ def backends() -> Iterator[Backends]:
         yield result
     finally:
         result.close()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 async def fresh_database(base_url: str) -> str:
