@@ -175,6 +175,8 @@ class LiveSession:
     ended_message: bytes | None = None
     saved_at: float = 0.0
     dirty: bool = False
+    taking_over: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held while this replica takes the session over: the lease loop and a command may both try at once."""
 
     @property
     def owned(self) -> bool:
@@ -609,6 +611,11 @@ class PlaybackHub:
 
     async def _take_over(self, live: LiveSession) -> None:
         """The lease is free: take it and play the session here from where its clock is now."""
+        async with live.taking_over:
+            if live.runner is None:
+                await self._take_over_now(live)
+
+    async def _take_over_now(self, live: LiveSession) -> None:
         lease = await self._cluster.acquire(live.session_id)
         if lease is None:
             return
@@ -646,13 +653,17 @@ class PlaybackHub:
             max_buffered_events=settings.playback_buffer_events,
             read_ahead_s=settings.playback_read_ahead_s,
         )
-        live.runner = PlaybackRunner(
+        runner = PlaybackRunner(
             session, live.source, live, read_limit=min(_READ_LIMIT, settings.playback_buffer_events)
         )
+        live.runner = runner
         target = clock.end if clock.state == "ended" else clock.position_at(time.time())
         if live.everyone() or live.followed:
             # Viewers are at the tail: bring them to where the clock is, frame by frame, with no gap in seq.
             target = await self._catch_up(live, clock, target)
+            if live.runner is not runner:
+                # Stopped while catching up (the lease was lost, or the session dropped): nothing is left to start.
+                return
         elif target != live.tail:
             live.fan_reset(target)
         live.tail = target
@@ -662,7 +673,7 @@ class PlaybackHub:
         if clock.state == "playing" and target < clock.end:
             session.start(now)
         live.saved_at = time.monotonic()
-        live.task = asyncio.create_task(live.runner.run(), name=f"msr:playback:{live.session_id}")
+        live.task = asyncio.create_task(runner.run(), name=f"msr:playback:{live.session_id}")
 
     async def _catch_up(self, live: LiveSession, clock: ClockStatus, target: int) -> int:
         """Send frames from the tail to ``target`` (and to wherever a playing clock got meanwhile); the end."""

@@ -2,12 +2,14 @@
 
 import asyncio
 
-from bench import sessions, store
+from bench import browser, playback, sessions, store
 
 
 async def main() -> None:
     await sessions.main()
     await store.main()
+    await playback.main()
+    await browser.main()
 
 
 if __name__ == "__main__":
