@@ -55,9 +55,13 @@ SELECT (SELECT count(*) FROM invalidated) AS invalidated, (SELECT count(*) FROM 
 
 -- name: base_snapshot
 -- The newest complete snapshot of tenant $1 taken at or before $2: id, taken_at and tables ('{}' = every table).
+-- Once retention cut the tenant's history, only snapshots of every table qualify: a partial one reads its other
+-- tables from a history that no longer holds their older events (retention keeps a full snapshot at its cut).
 SELECT id, taken_at, tables
 FROM snapshots
 WHERE tenant_id = $1 AND status = 'complete' AND taken_at <= $2
+  AND (tables = '{}'
+       OR NOT EXISTS (SELECT FROM tenant_config WHERE tenant_id = $1 AND retained_from IS NOT NULL))
 ORDER BY taken_at DESC, id DESC
 LIMIT 1
 
