@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
@@ -65,6 +66,22 @@ def _start_loops(services: Services, liveness: SessionLiveness) -> None:
     background.every("rollup-refresh", STEP_PERIOD_S, maintenance.rollup_step)
 
 
+_SHUTDOWN_STEP_S = 10.0
+
+
+async def _bounded(name: str, step: Awaitable[None]) -> None:
+    """Run one shutdown step for at most _SHUTDOWN_STEP_S.
+
+    With Redis gone (say, the embedded one stopped by the same Ctrl-C), a step that keeps retrying must not keep
+    the process from exiting.
+    """
+    try:
+        async with asyncio.timeout(_SHUTDOWN_STEP_S):
+            await step
+    except TimeoutError:
+        _log.warning("shutdown: %s did not stop within %.0f s; going on", name, _SHUTDOWN_STEP_S)
+
+
 def create_app(settings: Settings) -> Litestar:
     """Build the application. Database and Redis URLs must be resolved first (see ``app.embedded``)."""
     if settings.database_url is None or settings.redis_url is None:
@@ -111,9 +128,9 @@ def create_app(settings: Settings) -> Litestar:
             yield
         finally:
             if services is not None:
-                await services.playback.close()
-            await background.stop()
-            await redis.close()
+                await _bounded("playback", services.playback.close())
+            await _bounded("background tasks", background.stop())
+            await _bounded("redis", redis.close())
             await db.close()
 
     cors = CORSConfig(allow_origins=list(settings.allowed_origins)) if settings.allowed_origins else None
