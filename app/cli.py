@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from app.auth import load_public_key, mint_token
 from app.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedUnavailableError
 from app.logs import configure_logging
-from app.settings import ConfigError, Settings
+from app.settings import ConfigError, Settings, is_loopback_host
 
 if TYPE_CHECKING:
     from store.datasets import LoadResult
@@ -73,6 +73,19 @@ def dev_secret(data_dir: Path, *, create: bool) -> str | None:
 def _with_dev_key(settings: Settings) -> Settings:
     if settings.has_verification_key:
         return settings
+    if not is_loopback_host(settings.host):
+        if not settings.dev_allow_remote:
+            raise ConfigError(
+                f"MSR_HOST={settings.host} is not a loopback address, and no signing key is configured "
+                "(development mode, whose admin token anyone reaching the server could use): configure "
+                "MSR_JWT_SECRET, MSR_JWT_PUBLIC_KEY or MSR_JWKS_URL, or listen on 127.0.0.1, or set "
+                "MSR_DEV_ALLOW_REMOTE=true to accept the risk"
+            )
+        _log.warning(
+            "development mode listens on %s (MSR_DEV_ALLOW_REMOTE=true): anyone who can reach it and obtains a "
+            "token signed with the development secret is an admin",
+            settings.host,
+        )
     secret = dev_secret(settings.data_dir, create=True)
     assert secret is not None
     settings = settings.replace(jwt_secret=secret, dev_mode=True)

@@ -8,6 +8,7 @@ live in PostgreSQL instead; see ``store.settings``.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -137,6 +138,10 @@ class Settings:
     """Whether the server runs with the generated development secret. Set by ``msr serve`` when no key is
     configured, never from the environment: only then does ``GET /ui/dev-token`` give loopback clients the
     development admin token."""
+    dev_allow_remote: bool = False
+    """Let development mode listen on a non-loopback ``MSR_HOST`` (``MSR_DEV_ALLOW_REMOTE``). Off by default:
+    a development server signs tokens with a secret on disk and anyone who can reach it could use the demo
+    admin; ``msr serve`` refuses such an address unless this is set, and then warns."""
 
     def __post_init__(self) -> None:
         _check(1 <= self.port <= 65535, "MSR_PORT", f"must be a port number 1-65535, got {self.port}")
@@ -287,6 +292,7 @@ class Settings:
             "log_level": reader.parse("MSR_LOG_LEVEL", str.upper, "a level name"),
             "static_dir": reader.parse("MSR_STATIC_DIR", Path, "a path"),
             "tile_url": reader.text("MSR_TILE_URL"),
+            "dev_allow_remote": reader.parse("MSR_DEV_ALLOW_REMOTE", _flag, "true or false"),
         }
         return cls(**{name: value for name, value in values.items() if value is not None})  # type: ignore[arg-type]
 
@@ -331,6 +337,30 @@ def _is_tile_template(value: str) -> bool:
         return True
     parts = urlsplit(value)
     return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _flag(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether an address (or ``localhost``) is on this machine: 127.0.0.0/8, ::1, or IPv4-mapped loopback."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 def _comma_list(raw: str) -> tuple[str, ...]:

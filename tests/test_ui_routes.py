@@ -11,8 +11,7 @@ import pytest
 
 from app.asgi import create_app
 from app.cli import DEMO_ADMIN, DEMO_TENANT
-from app.routes.ui import is_loopback
-from app.settings import ConfigError, Settings
+from app.settings import ConfigError, Settings, is_loopback_host
 from tests.support import TEST_SECRET, RunningServer, bearer, serve
 
 
@@ -63,11 +62,44 @@ async def test_dev_token_is_refused_to_a_client_on_another_machine(settings: Set
     # The request comes in as from 192.0.2.10 (TEST-NET-1) through ASGI: no traffic leaves this machine.
     app = create_app(settings.replace(dev_mode=True))
     transport = httpx.ASGITransport(app=app, client=("192.0.2.10", 51000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://msr.example") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
         answer = await client.get("/ui/dev-token")
     assert answer.status_code == 404
     local = httpx.ASGITransport(app=app, client=("127.0.0.1", 51000))
-    async with httpx.AsyncClient(transport=local, base_url="http://msr.example") as client:
+    async with httpx.AsyncClient(transport=local, base_url="http://127.0.0.1:8000") as client:
+        assert (await client.get("/ui/dev-token")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        ("Forwarded", "for=192.0.2.10;proto=https"),
+        ("X-Forwarded-For", "192.0.2.10"),
+        ("X-Real-IP", "192.0.2.10"),
+        ("x-forwarded-for", "127.0.0.1"),
+    ],
+)
+async def test_dev_token_is_refused_through_a_proxy_on_this_machine(
+    settings: Settings, header: tuple[str, str]
+) -> None:
+    # A reverse proxy on the same host connects from 127.0.0.1 for every visitor; its headers give it away.
+    async with serve(settings.replace(dev_mode=True)) as running, running.client() as client:
+        answer = await client.get("/ui/dev-token", headers=[header])
+        assert answer.status_code == 404
+        assert answer.json()["error"]["code"] == "NOT_FOUND"
+        assert "token" not in answer.text
+        assert (await client.get("/ui/dev-token")).status_code == 200
+
+
+async def test_dev_token_is_refused_on_a_listen_address_other_than_loopback(settings: Settings) -> None:
+    # A server listening on all interfaces, reached on one of its network addresses (the ASGI scope's "server").
+    app = create_app(settings.replace(dev_mode=True, host="0.0.0.0", dev_allow_remote=True))
+    for listen in ("http://192.0.2.1:8000", "http://msr.example:8000"):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 51000))
+        async with httpx.AsyncClient(transport=transport, base_url=listen) as client:
+            assert (await client.get("/ui/dev-token")).status_code == 404, listen
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 51000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
         assert (await client.get("/ui/dev-token")).status_code == 200
 
 
@@ -81,12 +113,15 @@ async def test_dev_token_is_refused_to_a_client_on_another_machine(settings: Set
         ("10.0.0.5", False),
         ("::ffff:10.0.0.5", False),
         ("example.org", False),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
         (None, False),
         ("", False),
     ],
 )
-def test_loopback_clients_are_recognised(host: str | None, loopback: bool) -> None:
-    assert is_loopback(host) is loopback
+def test_loopback_addresses_are_recognised(host: str | None, loopback: bool) -> None:
+    assert is_loopback_host(host) is loopback
 
 
 @pytest.mark.parametrize(
@@ -120,3 +155,32 @@ def test_serve_without_a_key_runs_in_development_mode(tmp_path: Path) -> None:
     assert development.jwt_secret
     configured = _with_dev_key(Settings(data_dir=tmp_path, jwt_secret=TEST_SECRET))
     assert not configured.dev_mode
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1", "msr.example"])
+def test_development_mode_refuses_a_non_loopback_listen_address(tmp_path: Path, host: str) -> None:
+    from app.cli import _with_dev_key  # noqa: PLC0415
+
+    with pytest.raises(ConfigError, match="MSR_DEV_ALLOW_REMOTE"):
+        _with_dev_key(Settings(data_dir=tmp_path, host=host))
+    assert not any(tmp_path.iterdir()), "no development secret is written for a refused start"
+
+
+def test_development_mode_on_a_non_loopback_address_when_told_explicitly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from app.cli import _with_dev_key  # noqa: PLC0415
+
+    told = Settings.from_env({"MSR_HOST": "0.0.0.0", "MSR_DEV_ALLOW_REMOTE": "true", "MSR_DATA_DIR": str(tmp_path)})
+    with caplog.at_level("WARNING", logger="msr.cli"):
+        development = _with_dev_key(told)
+    assert development.dev_mode
+    assert "MSR_DEV_ALLOW_REMOTE" in caplog.text
+    # A configured key is not development mode: any listen address is the operator's choice.
+    assert not _with_dev_key(Settings(data_dir=tmp_path, host="0.0.0.0", jwt_secret=TEST_SECRET)).dev_mode
+
+
+@pytest.mark.parametrize("value", ["maybe", "2", "truthy"])
+def test_dev_allow_remote_must_be_a_flag(value: str) -> None:
+    with pytest.raises(ConfigError, match="MSR_DEV_ALLOW_REMOTE"):
+        Settings.from_env({"MSR_DEV_ALLOW_REMOTE": value})

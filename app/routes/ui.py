@@ -6,7 +6,6 @@ user signs in) and ``GET /ui/dev-token`` (the one-click sign-in of development m
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import timedelta
 from typing import Any
 
@@ -18,24 +17,29 @@ from litestar.static_files import create_static_files_router
 from app.auth import mint_token
 from app.cli import DEMO_ADMIN, DEMO_TENANT
 from app.errors import not_found
-from app.settings import Settings
+from app.settings import Settings, is_loopback_host
 from app.web import envelope, rfc3339, utc_now
 
 DEV_TOKEN_TTL = timedelta(hours=12)
 """Lifetime of a token handed out by ``GET /ui/dev-token``."""
 
 
-def is_loopback(host: str | None) -> bool:
-    """Whether a client address is on this machine (127.0.0.0/8, ::1, or IPv4-mapped loopback)."""
-    if not host:
+FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+"""Headers a proxy adds: a request carrying any came through one, so its loopback peer says nothing of who sent it."""
+
+
+def comes_straight_from_this_machine(request: Request[Any, Any, Any]) -> bool:
+    """Whether a request reached a loopback listen address from a loopback peer, through no proxy.
+
+    A reverse proxy on the same host makes every visitor's peer 127.0.0.1, so the peer alone proves nothing:
+    forwarding headers, or a listen address other than loopback (``MSR_HOST=0.0.0.0`` reached from the network),
+    mean the request may come from anywhere.
+    """
+    if any(name in request.headers for name in FORWARDING_HEADERS):
         return False
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
+    listen = request.scope.get("server")
+    client = request.client
+    return is_loopback_host(listen[0] if listen else None) and is_loopback_host(client.host if client else None)
 
 
 def ui_router(settings: Settings) -> Router:
@@ -68,11 +72,10 @@ def ui_router(settings: Settings) -> Router:
     async def ui_dev_token(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         """A fresh admin token of the demo tenant, in development mode, to a client on this machine.
 
-        Only when the server signs with its generated development secret and the caller is on this machine;
-        404 otherwise, as if the endpoint did not exist.
+        Only when the server signs with its generated development secret and the caller is on this machine,
+        talking to a loopback address through no proxy; 404 otherwise, as if the endpoint did not exist.
         """
-        client = request.client
-        if not settings.dev_mode or settings.jwt_secret is None or not is_loopback(client.host if client else None):
+        if not settings.dev_mode or settings.jwt_secret is None or not comes_straight_from_this_machine(request):
             raise not_found("no such resource")
         ttl_s = int(DEV_TOKEN_TTL.total_seconds())
         token = mint_token(
