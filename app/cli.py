@@ -70,22 +70,30 @@ def dev_secret(data_dir: Path, *, create: bool) -> str | None:
     return secret
 
 
+def check_development_listen_address(settings: Settings) -> None:
+    """Refuse development mode (no signing key) on a non-loopback ``MSR_HOST`` unless ``MSR_DEV_ALLOW_REMOTE``.
+
+    Checked before anything starts, so a refused start leaves nothing behind.
+    """
+    if settings.has_verification_key or is_loopback_host(settings.host):
+        return
+    if not settings.dev_allow_remote:
+        raise ConfigError(
+            f"MSR_HOST={settings.host} is not a loopback address, and no signing key is configured "
+            "(development mode, whose admin token anyone reaching the server could use): configure "
+            "MSR_JWT_SECRET, MSR_JWT_PUBLIC_KEY or MSR_JWKS_URL, or listen on 127.0.0.1, or set "
+            "MSR_DEV_ALLOW_REMOTE=true to accept the risk"
+        )
+    _log.warning(
+        "development mode listens on %s (MSR_DEV_ALLOW_REMOTE=true): anyone who can reach it and obtains a "
+        "token signed with the development secret is an admin",
+        settings.host,
+    )
+
+
 def _with_dev_key(settings: Settings) -> Settings:
     if settings.has_verification_key:
         return settings
-    if not is_loopback_host(settings.host):
-        if not settings.dev_allow_remote:
-            raise ConfigError(
-                f"MSR_HOST={settings.host} is not a loopback address, and no signing key is configured "
-                "(development mode, whose admin token anyone reaching the server could use): configure "
-                "MSR_JWT_SECRET, MSR_JWT_PUBLIC_KEY or MSR_JWKS_URL, or listen on 127.0.0.1, or set "
-                "MSR_DEV_ALLOW_REMOTE=true to accept the risk"
-            )
-        _log.warning(
-            "development mode listens on %s (MSR_DEV_ALLOW_REMOTE=true): anyone who can reach it and obtains a "
-            "token signed with the development secret is an admin",
-            settings.host,
-        )
     secret = dev_secret(settings.data_dir, create=True)
     assert secret is not None
     settings = settings.replace(jwt_secret=secret, dev_mode=True)
@@ -122,6 +130,7 @@ def _serve(settings: Settings) -> int:
     if settings.jwt_public_key:
         # Fail on an unusable key before starting the embedded servers, not after.
         load_public_key(settings.jwt_public_key)
+    check_development_listen_address(settings)
     # uvicorn re-raises SIGTERM after its graceful shutdown; turning it into SystemExit lets the embedded
     # servers below be stopped on the way out instead of the process dying first.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)

@@ -172,6 +172,22 @@ def test_a_malformed_environment_exits_non_zero_naming_the_variable(data_dir, va
     assert not (data_dir / "postgres").exists(), "nothing may start with a malformed environment"
 
 
+def test_development_mode_on_a_network_address_is_refused_before_anything_starts(data_dir):
+    result = subprocess.run(
+        msr("serve"),
+        env=clean_env(MSR_DATA_DIR=str(data_dir), MSR_HOST="0.0.0.0"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "MSR_HOST" in result.stderr
+    assert "MSR_DEV_ALLOW_REMOTE" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not data_dir.exists() or not any(data_dir.iterdir()), "a refused start leaves nothing behind"
+
+
 def test_token_without_any_secret_explains_what_to_do(data_dir):
     result = subprocess.run(
         msr("token", "--user", "u", "--tenant", str(uuid.uuid4())),

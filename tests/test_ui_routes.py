@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from app.asgi import create_app
-from app.cli import DEMO_ADMIN, DEMO_TENANT
+from app.cli import DEMO_ADMIN, DEMO_TENANT, check_development_listen_address
 from app.settings import ConfigError, Settings, is_loopback_host
 from tests.support import TEST_SECRET, RunningServer, bearer, serve
 
@@ -158,26 +158,23 @@ def test_serve_without_a_key_runs_in_development_mode(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1", "msr.example"])
-def test_development_mode_refuses_a_non_loopback_listen_address(tmp_path: Path, host: str) -> None:
-    from app.cli import _with_dev_key  # noqa: PLC0415
-
+def test_development_mode_refuses_a_non_loopback_listen_address(host: str) -> None:
     with pytest.raises(ConfigError, match="MSR_DEV_ALLOW_REMOTE"):
-        _with_dev_key(Settings(data_dir=tmp_path, host=host))
-    assert not any(tmp_path.iterdir()), "no development secret is written for a refused start"
+        check_development_listen_address(Settings(host=host))
 
 
 def test_development_mode_on_a_non_loopback_address_when_told_explicitly(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from app.cli import _with_dev_key  # noqa: PLC0415
-
     told = Settings.from_env({"MSR_HOST": "0.0.0.0", "MSR_DEV_ALLOW_REMOTE": "true", "MSR_DATA_DIR": str(tmp_path)})
     with caplog.at_level("WARNING", logger="msr.cli"):
-        development = _with_dev_key(told)
-    assert development.dev_mode
+        check_development_listen_address(told)
     assert "MSR_DEV_ALLOW_REMOTE" in caplog.text
     # A configured key is not development mode: any listen address is the operator's choice.
-    assert not _with_dev_key(Settings(data_dir=tmp_path, host="0.0.0.0", jwt_secret=TEST_SECRET)).dev_mode
+    caplog.clear()
+    check_development_listen_address(Settings(host="0.0.0.0", jwt_secret=TEST_SECRET))
+    check_development_listen_address(Settings(host="localhost"))
+    assert not caplog.text
 
 
 @pytest.mark.parametrize("value", ["maybe", "2", "truthy"])
