@@ -183,8 +183,8 @@ class RecordAndReplay:
     def _tenant(self, principal: Principal, tenant_id: uuid.UUID | None) -> uuid.UUID:
         if tenant_id is None or tenant_id == principal.tenant_id:
             return principal.tenant_id
-        if not principal.is_admin:
-            raise forbidden("tenant_id must be your own tenant")
+        if not principal.is_global_admin:
+            raise forbidden("tenant_id must be your own tenant (another tenant needs the global admin role)")
         return tenant_id
 
     async def _row(self, principal: Principal, replay_id: uuid.UUID) -> SessionRow:
@@ -194,8 +194,9 @@ class RecordAndReplay:
             raise not_found(f"replay {replay_id} not found") from None
         if row.kind != "rnr":
             raise not_found(f"replay {replay_id} not found")
-        if row.tenant_id != principal.tenant_id and not principal.is_admin:
-            raise forbidden("this replay belongs to another tenant")
+        if row.tenant_id != principal.tenant_id and not principal.is_global_admin:
+            # Another tenant's replay does not exist for the caller: its id cannot be probed.
+            raise not_found(f"replay {replay_id} not found")
         return row
 
     async def _live_row(self, principal: Principal, replay_id: uuid.UUID) -> SessionRow:

@@ -98,20 +98,29 @@ async def test_start_refuses_a_speed_outside_0_to_1000(live_server, history):
         assert fastest.status_code == 200
 
 
-async def test_another_tenants_replay_is_forbidden_and_an_unknown_one_not_found(live_server, history):
-    stranger = bearer(make_token("stranger", OTHER_TENANT))
+async def test_another_tenants_replay_is_not_found_even_by_its_admins_and_a_mismatched_body_forbidden(
+    live_server, history
+):
+    strangers = [bearer(make_token("stranger", OTHER_TENANT)), bearer(make_token("boss", OTHER_TENANT, admin=True))]
     async with live_server.client() as client:
         replay = await init(client, history)
         responses = [
-            await client.put(f"/v1/replay/{replay['id']}/start", json={"replay_speed": 2}, headers=stranger),
-            await client.put(f"/v1/replay/{replay['id']}/stop", headers=stranger),
-            await client.put(f"/v1/replay/{replay['id']}/end", json={}, headers=stranger),
+            answer
+            for stranger in strangers
+            for answer in [
+                await client.put(f"/v1/replay/{replay['id']}/start", json={"replay_speed": 2}, headers=stranger),
+                await client.put(f"/v1/replay/{replay['id']}/stop", headers=stranger),
+                await client.put(f"/v1/replay/{replay['id']}/end", json={}, headers=stranger),
+            ]
         ]
+        still = await client.get("/v1/replay/current-session", headers=USER)
         unknown = await client.put(f"/v1/replay/{uuid.uuid4()}/stop", headers=USER)
         mismatch = await client.put(
             f"/v1/replay/{replay['id']}/end", json={"tenant_id": str(OTHER_TENANT)}, headers=USER
         )
-    assert [r.status_code for r in responses] == [403, 403, 403]
+    assert [r.status_code for r in responses] == [404] * 6
+    assert {r.json()["error"]["code"] for r in responses} == {"NOT_FOUND"}
+    assert still.json()["data"]["status"] == "INITIALIZED", "nothing a stranger sent changed the replay"
     assert unknown.status_code == 404
     assert mismatch.status_code == 403
 
