@@ -292,8 +292,11 @@ class SessionService:
         return await self._terminate(session_id, actor, reason, None)
 
     async def _explain_unchanged(self, row: SessionRow, occ_lock: int | None) -> None:
-        """A terminate changed nothing: a stale occ_lock is a 409; an INACTIVE session is fine (idempotent)."""
-        if row.status == "ACTIVE" and occ_lock is not None and row.occ_lock != occ_lock:
+        """A terminate changed nothing: a stale occ_lock is a 409, an INACTIVE session otherwise fine (idempotent).
+
+        The occ_lock is checked whatever the status: of many writes with one occ_lock, exactly one wins.
+        """
+        if occ_lock is not None and row.occ_lock != occ_lock:
             raise _conflict(f"session {row.id} changed (occ_lock is {row.occ_lock})")
         if row.status == "INACTIVE":
             # A release may have been lost to a Redis outage before; freeing again is harmless.
