@@ -40,9 +40,16 @@ from redis.exceptions import RedisError
 
 from app.admin_settings import RuntimeSettings
 from app.auth import Principal
-from app.errors import ApiError, ErrorCode, forbidden, not_found
+from app.errors import (
+    CLOSE_SESSION_INACTIVE,
+    NotOwnerError,
+    SessionInactiveError,
+    ShuttingDownError,
+    answer_of,
+    forbidden,
+    not_found,
+)
 from app.playback_cluster import (
-    NOT_OWNER,
     Checkpoint,
     CommandNote,
     EndedNote,
@@ -63,13 +70,11 @@ from app.web import utc_now
 from playback.clock import MAX_SPEED, MIN_SPEED
 from playback.frames import Frame
 from playback.messages import (
-    SESSION_INACTIVE,
     Ended,
     Error,
     Hello,
     MessageId,
     PlayState,
-    ProtocolError,
     Range,
     Seek,
     Speed,
@@ -95,8 +100,6 @@ Command = Start | Stop | Seek | Speed
 """A control command, from a WebSocket or from the record-and-replay REST API."""
 Access = Literal["control", "view"]
 
-CLOSE_SESSION_INACTIVE = 4409
-"""Close code: the session was terminated or ended; do not reconnect."""
 CLOSE_GOING_AWAY = 1001
 """Close code: this replica is shutting down; reconnect (to any replica) and resume."""
 
@@ -401,16 +404,16 @@ class PlaybackHub:
         return await self.control(await self._ensure(row), actor, command)
 
     async def control(self, live: LiveSession, actor: str, command: Command) -> ClockStatus:
-        """Apply a command to the session's clock, here or at its owner; the engine's ProtocolError if refused."""
+        """Apply a command to the session's clock, here or at its owner; a DomainError or PlaybackError if refused."""
         if self._live.get(live.session_id) is not live:
-            raise ProtocolError("the session is no longer played", code=SESSION_INACTIVE)
+            raise SessionInactiveError("the session is no longer played")
         if live.runner is None:
             owner = await self._cluster.owner(live.session_id)
             if owner is None:
                 await self._take_over(live)
             if live.runner is None:
                 if owner is None or owner == self.replica_id:
-                    raise ProtocolError("the session is changing servers; retry", code=NOT_OWNER)
+                    raise NotOwnerError("the session is changing servers; retry")
                 checkpoint = await self._cluster.request(owner, live.session_id, actor, command)
                 return checkpoint.clock
         return await self._apply(live, actor, command)
@@ -419,7 +422,7 @@ class PlaybackHub:
         """A command forwarded by another replica for a session owned here."""
         live = self._live.get(uuid.UUID(note.session_id))
         if live is None or live.runner is None:
-            raise ProtocolError("this server does not play the session", code=NOT_OWNER)
+            raise NotOwnerError("this server does not play the session")
         status = await self._apply(live, note.actor, note.command)
         return Checkpoint.of(live.epoch, status, live.tail)
 
@@ -490,7 +493,7 @@ class PlaybackHub:
 
     async def on_terminated(self, session_ids: list[uuid.UUID]) -> None:
         """Sessions stopped being ACTIVE: tell their viewers here, close them, and stop playing."""
-        message = encode(Error(code=SESSION_INACTIVE, message="the session was terminated"))
+        message = encode(Error(code=answer_of(SessionInactiveError("")).ws_code, message="the session was terminated"))
         for session_id in session_ids:
             live = self._live.pop(session_id, None)
             if live is None:
@@ -544,7 +547,7 @@ class PlaybackHub:
 
     async def _ensure(self, row: SessionRow) -> LiveSession:
         if self._closed:
-            raise ApiError(503, ErrorCode.SERVICE_UNAVAILABLE, "the server is shutting down", retryable=True)
+            raise ShuttingDownError("the server is shutting down")
         live = self._live.get(row.id)
         if live is not None:
             return live
@@ -569,9 +572,7 @@ class PlaybackHub:
         assert row.range_end is not None
         start, end = to_micros(row.range_start), to_micros(row.range_end)
         if start >= end:
-            raise ApiError(
-                409, ErrorCode.SESSION_INACTIVE, f"session {row.id} has an empty playback range; create another"
-            )
+            raise SessionInactiveError(f"session {row.id} has an empty playback range; create another")
         position = start if row.playback_position is None else min(end, max(start, to_micros(row.playback_position)))
         state: PlayState = (
             "ended" if row.playback_state == "ended" else "playing" if row.playback_state == "playing" else "paused"

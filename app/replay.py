@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.errors import ApiError, ErrorCode, validation_error
+from app.errors import InvalidPlaybackWindowError, TimestampOutOfRangeError, validation_error
 from app.web import parse_rfc3339, rfc3339
 from store.events import EventFilters, Position
 from store.settings import AdminSettings
@@ -71,11 +71,9 @@ def check_in_range(moment: datetime, window: PlaybackRange, field: str) -> datet
         "max_playback_range_days": window.max_days,
     }
     if moment > window.end:
-        raise ApiError(400, ErrorCode.TIMESTAMP_OUT_OF_RANGE, f"{field} is in the future", details=details)
+        raise TimestampOutOfRangeError(f"{field} is in the future", details=details)
     if moment < window.start:
-        raise ApiError(
-            400,
-            ErrorCode.TIMESTAMP_OUT_OF_RANGE,
+        raise TimestampOutOfRangeError(
             f"{field} is before the earliest replayable instant {details['earliest']}",
             details=details,
         )
@@ -87,9 +85,7 @@ def check_window(start: datetime, end: datetime, window: PlaybackRange) -> None:
     if start > end:
         raise validation_error("start must not be after end", {"field": "start"})
     if end - start > timedelta(days=window.max_days):
-        raise ApiError(
-            400,
-            ErrorCode.INVALID_PLAYBACK_WINDOW,
+        raise InvalidPlaybackWindowError(
             f"the window is longer than the playback limit of {window.max_days} days",
             details={"max_playback_range_days": window.max_days},
         )

@@ -207,19 +207,15 @@ class _TypeOnly(msgspec.Struct):
     type: str
 
 
-class ProtocolError(Exception):
-    """A client's message or command is refused; ``code`` is the stable code of the ``error`` frame."""
+class ClientMessageError(Exception):
+    """A client message that cannot be decoded.
 
-    code: str = BAD_MESSAGE
+    The message names the JSON path at fault; ``code`` is the ``error`` frame's (``BAD_MESSAGE`` or ``UNKNOWN_TYPE``).
+    """
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str = BAD_MESSAGE) -> None:
         super().__init__(message)
-        if code is not None:
-            self.code = code
-
-
-class ClientMessageError(ProtocolError):
-    """A client message that cannot be decoded; the message names the JSON path at fault."""
+        self.code = code
 
 
 _client_decoder: Final[msgspec.json.Decoder[ClientMessage]] = msgspec.json.Decoder(ClientMessage)
