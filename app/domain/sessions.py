@@ -25,7 +25,7 @@ from typing import Literal
 from redis.exceptions import RedisError
 
 from app.auth import Principal
-from app.coordination import RedisConnection
+from app.coordination.redis import RedisConnection
 from app.errors import (
     InvalidInputError,
     ResourceNotFoundError,
@@ -44,8 +44,8 @@ _log = logging.getLogger("msr.sessions")
 
 TerminatedListener = Callable[[list[uuid.UUID]], Awaitable[None]]
 """Told the ids of sessions that stopped being ACTIVE (see :meth:`SessionService.on_terminated`)."""
-_ADMIT = resources.files("app").joinpath("lua", "admit.lua").read_text(encoding="utf-8")
-_REBUILD = resources.files("app").joinpath("lua", "rebuild.lua").read_text(encoding="utf-8")
+_ADMIT = resources.files("app.coordination").joinpath("lua", "admit.lua").read_text(encoding="utf-8")
+_REBUILD = resources.files("app.coordination").joinpath("lua", "rebuild.lua").read_text(encoding="utf-8")
 _RECONCILE_GRACE_MS = 30_000
 
 

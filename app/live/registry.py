@@ -1,7 +1,7 @@
 """The replica's live playback: the sessions it plays (it owns their clock) and the viewers attached to it.
 
 A :class:`LiveSession` exists on a replica while the session has viewers there or is played there. Exactly one
-replica **owns** a session's clock, through the Redis lease of :mod:`app.playback_cluster`: it runs the session's
+replica **owns** a session's clock, through the Redis lease of :mod:`app.live.cluster`: it runs the session's
 :class:`~playback.runner.PlaybackRunner`, saves its clock, and publishes what it produces. A replica with viewers
 of a session owned elsewhere **follows** it: it feeds its viewers from the owner's notes and forwards their
 commands to the owner. Either way, each frame is encoded once per replica and pushed to every viewer's bounded
@@ -38,8 +38,10 @@ from typing import Literal
 
 from redis.exceptions import RedisError
 
-from app.admin_settings import RuntimeSettings
 from app.auth import Principal
+from app.domain.admin_settings import RuntimeSettings
+from app.domain.replay import playback_range
+from app.domain.sessions import SessionService
 from app.errors import (
     CLOSE_SESSION_INACTIVE,
     NotOwnerError,
@@ -49,7 +51,7 @@ from app.errors import (
     forbidden,
     not_found,
 )
-from app.playback_cluster import (
+from app.live.cluster import (
     Checkpoint,
     CommandNote,
     EndedNote,
@@ -62,9 +64,7 @@ from app.playback_cluster import (
     StatusNote,
     encode_note,
 )
-from app.playback_source import StoreEventSource, from_micros
-from app.replay import playback_range
-from app.sessions import SessionService
+from app.live.source import StoreEventSource, from_micros
 from app.settings import Settings
 from app.web import utc_now
 from playback.clock import MAX_SPEED, MIN_SPEED

@@ -39,7 +39,7 @@ from app.errors import (
     UnavailableError,
     answer_of,
 )
-from app.playback_hub import Attachment, Command, PlaybackHub, access_of, status_message
+from app.live.registry import Attachment, Command, PlaybackHub, access_of, status_message
 from app.services import Services
 from playback.errors import PlaybackError
 from playback.messages import (

@@ -29,7 +29,7 @@ from typing import Final, Protocol
 import msgspec
 from redis.exceptions import RedisError
 
-from app.coordination import RedisConnection
+from app.coordination.redis import RedisConnection
 from app.errors import DomainError, NotOwnerError, refusal, refusal_code
 from playback.errors import PlaybackError
 from playback.frames import ChangeEvent, Op
@@ -37,7 +37,7 @@ from playback.messages import PlayState, Seek, Speed, Start, Stop
 from playback.ports import ClockStatus
 
 _log = logging.getLogger("msr.cluster")
-_LUA = resources.files("app").joinpath("lua")
+_LUA = resources.files("app.coordination").joinpath("lua")
 _ACQUIRE = _LUA.joinpath("playback_acquire.lua").read_text(encoding="utf-8")
 _PUBLISH = _LUA.joinpath("playback_publish.lua").read_text(encoding="utf-8")
 _RENEW = _LUA.joinpath("renew.lua").read_text(encoding="utf-8")

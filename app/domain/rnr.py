@@ -17,10 +17,10 @@ from datetime import datetime
 from typing import Any
 
 from app.auth import Principal
+from app.domain.replay import check_in_range, parse_instant, playback_range
 from app.errors import ReplayInProgressError, SessionInactiveError, forbidden, not_found, validation_error
-from app.playback_hub import PlaybackHub
-from app.playback_source import from_micros
-from app.replay import check_in_range, parse_instant, playback_range
+from app.live.registry import PlaybackHub
+from app.live.source import from_micros
 from app.services import Services
 from app.web import rfc3339, utc_now
 from playback.clock import MAX_SPEED, MIN_SPEED
