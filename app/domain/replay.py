@@ -11,18 +11,17 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from app.errors import InvalidPlaybackWindowError, TimestampOutOfRangeError, validation_error
 from app.web import parse_rfc3339, rfc3339
+from playback.instants import from_micros, to_micros
 from store.events import EventFilters, Position
 from store.settings import AdminSettings
 
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
 _MAX_TABLES = 100
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +120,7 @@ def parse_filters(tables: str | None, filter_tables: str | None, filter_min_time
 
 def encode_cursor(position: Position) -> str:
     """An opaque paging cursor for the position after which the next page starts."""
-    micros = (position.event_timestamp - _EPOCH) // _MICROSECOND
+    micros = to_micros(position.event_timestamp)
     return base64.urlsafe_b64encode(f"{micros}:{position.seq}".encode()).decode().rstrip("=")
 
 
@@ -130,7 +129,7 @@ def decode_cursor(cursor: str) -> Position:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         micros, seq = (int(part) for part in text.split(":"))
-        moment = _EPOCH + micros * _MICROSECOND
+        moment = from_micros(micros)
     except (ValueError, UnicodeDecodeError, binascii.Error, OverflowError):
         raise validation_error("cursor is not one this server gave", {"field": "cursor"}) from None
     return Position(moment, seq)

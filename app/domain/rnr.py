@@ -20,11 +20,11 @@ from app.auth import Principal
 from app.domain.replay import check_in_range, parse_instant, playback_range
 from app.errors import ReplayInProgressError, SessionInactiveError, forbidden, not_found, validation_error
 from app.live.registry import PlaybackHub
-from app.live.source import from_micros
 from app.services import Services
 from app.web import rfc3339, utc_now
 from playback.clock import MAX_SPEED, MIN_SPEED
 from playback.errors import AlreadyPlayingError, NotPlayingError, SessionEndedError
+from playback.instants import from_micros
 from playback.messages import Seek, Speed, Start, Stop
 from playback.ports import ClockStatus
 from store.errors import ConflictError, NotFoundError

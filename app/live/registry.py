@@ -64,11 +64,12 @@ from app.live.cluster import (
     StatusNote,
     encode_note,
 )
-from app.live.source import StoreEventSource, from_micros
+from app.live.source import StoreEventSource
 from app.settings import Settings
 from app.web import utc_now
 from playback.clock import MAX_SPEED, MIN_SPEED
 from playback.frames import Frame
+from playback.instants import format_timestamp, from_micros, to_micros
 from playback.messages import (
     Ended,
     Error,
@@ -82,8 +83,6 @@ from playback.messages import (
     Status,
     Stop,
     encode,
-    format_timestamp,
-    to_micros,
 )
 from playback.outbox import EncodedFrame, ViewerOutbox
 from playback.ports import ClockStatus
