@@ -15,16 +15,16 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from app.admin_settings import RuntimeSettings
 from app.auth import Authenticator
 from app.background import BackgroundTasks
-from app.coordination import RedisConnection
+from app.coordination.redis import RedisConnection
+from app.domain.admin_settings import RuntimeSettings
+from app.domain.jobs_runner import STEP_PERIOD_S, Maintenance
+from app.domain.sessions import AdmissionControl, SessionLiveness, SessionService
 from app.errors import EXCEPTION_HANDLERS
-from app.jobs_runner import STEP_PERIOD_S, Maintenance
 from app.routes import API_ROUTES
 from app.routes.ui import ui_router
 from app.services import Services, provide_admin, provide_principal, provide_services
-from app.sessions import AdmissionControl, SessionLiveness, SessionService
 from app.settings import ConfigError, Settings
 from app.web import add_correlation_header, bind_correlation_id, utc_now
 from store.migrate import migrate

@@ -1,16 +1,23 @@
-"""The one place where errors become HTTP answers.
+"""The one error map: every error a client can cause, and how it is answered on every channel.
+
+Services and the live wing raise *domain errors* (:class:`DomainError` and its kinds below); the playback engine
+raises its own (:mod:`playback.errors`); the store raises :class:`~store.errors.StoreUnavailableError` and
+:class:`~store.errors.ConflictError`. :data:`ERROR_MAP` is the only place that says what each becomes: its HTTP status
+and envelope code (SPEC section 7), its WebSocket ``error`` code (SPEC section 8), and the close code of a connection
+that it ends (None when the connection goes on). A refusal that crosses replicas travels as :func:`refusal_code` and
+is raised again as its own class by :func:`refusal` on the asking replica.
 
 Every error answer has the envelope of SPEC section 7:
 ``{"error": {"code", "message", "correlation_id", "is_retryable", "action"?, "details"?}, "sent_at"}``.
-Domain code raises :class:`ApiError`; Litestar's own exceptions and anything unexpected are mapped here,
-so no stack trace ever reaches a client.
+Litestar's own exceptions and anything unexpected are mapped here too, so no stack trace ever reaches a client.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from litestar import Request, Response
 from litestar.exceptions import (
@@ -25,6 +32,8 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from redis.exceptions import RedisError
 
 from app.web import correlation_id_of, utc_now_rfc3339
+from playback import errors as engine
+from playback import messages as wire
 from store.errors import ConflictError, StoreUnavailableError
 
 _log = logging.getLogger("msr.errors")
@@ -44,14 +53,84 @@ class ErrorCode(StrEnum):
     SESSION_LIMIT_REACHED = "SESSION_LIMIT_REACHED"
     SESSION_INACTIVE = "SESSION_INACTIVE"
     CONFLICT = "CONFLICT"
+    NOT_ALLOWED = "NOT_ALLOWED"
     REPLAY_IN_PROGRESS = "REPLAY_IN_PROGRESS"
     SESSION_CREATION_FAILED = "SESSION_CREATION_FAILED"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
 
-class ApiError(Exception):
-    """An error with its HTTP status and its place in the error envelope."""
+# Domain errors: what services raise. Each names a situation, not a status.
+
+
+class DomainError(Exception):
+    """An error of the domain that a client caused (or may retry); how it is answered is in :data:`ERROR_MAP`."""
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None, action: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.action = action
+
+
+class UnauthorizedError(DomainError):
+    """The caller could not be authenticated."""
+
+
+class ForbiddenError(DomainError):
+    """The caller is known but may not do this."""
+
+
+class ResourceNotFoundError(DomainError):
+    """Nothing the caller may see has this identity."""
+
+
+class InvalidInputError(DomainError):
+    """The request is malformed; ``details`` names the field."""
+
+
+class TimestampOutOfRangeError(InvalidInputError):
+    """An instant outside the tenant's playback range."""
+
+
+class InvalidPlaybackWindowError(InvalidInputError):
+    """A window longer than the playback limit."""
+
+
+class SessionInactiveError(DomainError):
+    """The session was terminated, ended or went idle (or cannot be played)."""
+
+
+class SessionLimitError(DomainError):
+    """``max_active_sessions`` is reached."""
+
+
+class StaleVersionError(DomainError):
+    """The resource changed since the caller read it (a stale ``occ_lock``)."""
+
+
+class ReplayInProgressError(DomainError):
+    """The tenant already has a live replay."""
+
+
+class UnavailableError(DomainError):
+    """A dependency (database, Redis, another replica) is unavailable; retry in a moment."""
+
+
+class SessionCreationError(UnavailableError):
+    """A session could not be created because a dependency is unavailable."""
+
+
+class NotOwnerError(UnavailableError):
+    """The replica asked to apply a command does not own the session's clock (any more): it is changing servers."""
+
+
+class ShuttingDownError(UnavailableError):
+    """This replica is shutting down."""
+
+
+class ApiError(DomainError):
+    """An answer of the HTTP layer itself (a route's own refusal) with its explicit status and code."""
 
     def __init__(
         self,
@@ -64,70 +143,192 @@ class ApiError(Exception):
         details: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, details=details, action=action)
         self.status = status
         self.code = code
-        self.message = message
         self.retryable = retryable
-        self.action = action
-        self.details = details
         self.headers = headers or {}
 
 
-def unauthorized(message: str) -> ApiError:
+# The map.
+
+CLOSE_UNAUTHORIZED: Final = 4401
+CLOSE_FORBIDDEN: Final = 4403
+CLOSE_NOT_FOUND: Final = 4404
+CLOSE_SESSION_INACTIVE: Final = 4409
+"""Close code: the session was terminated or ended; do not reconnect."""
+CLOSE_TRY_AGAIN: Final = 1013
+CLOSE_INTERNAL: Final = 1011
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """How one kind of error is answered: over HTTP, as a WebSocket ``error``, and the close code it ends with."""
+
+    status: int
+    code: ErrorCode
+    ws_code: str
+    close: int | None = None
+    retryable: bool = False
+    action: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+_UNAVAILABLE: Final = Answer(503, ErrorCode.SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", CLOSE_TRY_AGAIN, True)
+INTERNAL: Final = Answer(500, ErrorCode.INTERNAL_SERVER_ERROR, wire.INTERNAL_ERROR, CLOSE_INTERNAL)
+"""The answer to anything unexpected (logged with its stack, answered without one)."""
+
+ERROR_MAP: Final[dict[type[Exception], Answer]] = {
+    UnauthorizedError: Answer(
+        401,
+        ErrorCode.UNAUTHORIZED,
+        wire.UNAUTHORIZED,
+        CLOSE_UNAUTHORIZED,
+        action="reauthenticate",
+        headers={"WWW-Authenticate": "Bearer"},
+    ),
+    ForbiddenError: Answer(403, ErrorCode.FORBIDDEN, wire.FORBIDDEN, CLOSE_FORBIDDEN),
+    ResourceNotFoundError: Answer(404, ErrorCode.NOT_FOUND, "NOT_FOUND", CLOSE_NOT_FOUND),
+    InvalidInputError: Answer(400, ErrorCode.VALIDATION_ERROR, wire.BAD_MESSAGE),
+    TimestampOutOfRangeError: Answer(400, ErrorCode.TIMESTAMP_OUT_OF_RANGE, wire.INVALID_TIMESTAMP),
+    InvalidPlaybackWindowError: Answer(400, ErrorCode.INVALID_PLAYBACK_WINDOW, wire.BAD_MESSAGE),
+    SessionInactiveError: Answer(409, ErrorCode.SESSION_INACTIVE, wire.SESSION_INACTIVE, CLOSE_SESSION_INACTIVE),
+    SessionLimitError: Answer(
+        429,
+        ErrorCode.SESSION_LIMIT_REACHED,
+        "SESSION_LIMIT_REACHED",
+        action="terminate_existing_session",
+        headers={"Retry-After": "5"},
+    ),
+    StaleVersionError: Answer(409, ErrorCode.CONFLICT, wire.NOT_ALLOWED, action="reload_and_retry"),
+    ConflictError: Answer(409, ErrorCode.CONFLICT, wire.NOT_ALLOWED, action="reload_and_retry"),
+    ReplayInProgressError: Answer(409, ErrorCode.REPLAY_IN_PROGRESS, wire.NOT_ALLOWED, action="end_current_replay"),
+    UnavailableError: _UNAVAILABLE,
+    StoreUnavailableError: _UNAVAILABLE,
+    RedisError: _UNAVAILABLE,
+    SessionCreationError: Answer(
+        503,
+        ErrorCode.SESSION_CREATION_FAILED,
+        "SERVICE_UNAVAILABLE",
+        CLOSE_TRY_AGAIN,
+        retryable=True,
+        action="retry",
+        headers={"Retry-After": "1"},
+    ),
+    engine.InvalidSpeedError: Answer(400, ErrorCode.VALIDATION_ERROR, wire.INVALID_SPEED),
+    engine.PositionOutOfRangeError: Answer(400, ErrorCode.TIMESTAMP_OUT_OF_RANGE, wire.INVALID_TIMESTAMP),
+    engine.IllegalTransitionError: Answer(409, ErrorCode.NOT_ALLOWED, wire.NOT_ALLOWED),
+}
+"""Every error a client can cause (or retry), by class; a subclass not listed is answered as its nearest base."""
+
+
+def answer_of(error: BaseException) -> Answer:
+    """How ``error`` is answered (:data:`INTERNAL` when it is nobody's fault but the server's)."""
+    if isinstance(error, ApiError):
+        return Answer(error.status, error.code, error.code.value, None, error.retryable, error.action, error.headers)
+    for kind in type(error).__mro__:
+        answer = ERROR_MAP.get(kind)
+        if answer is not None:
+            return answer
+    return INTERNAL
+
+
+def _refusals() -> dict[str, type[Exception]]:
+    kinds: dict[str, type[Exception]] = {}
+    pending: list[type[Exception]] = [
+        kind for kind in ERROR_MAP if issubclass(kind, DomainError | engine.PlaybackError)
+    ]
+    while pending:
+        kind = pending.pop()
+        kinds[kind.__name__] = kind
+        pending.extend(kind.__subclasses__())
+    kinds.pop(ApiError.__name__, None)
+    return kinds
+
+
+_REFUSALS: Final = _refusals()
+
+
+def refusal_code(error: Exception) -> str:
+    """The code a refusal crosses replicas as (the name of its class)."""
+    name = type(error).__name__
+    return name if name in _REFUSALS else NotOwnerError.__name__
+
+
+def refusal(code: str, message: str) -> Exception:
+    """The refusal another replica answered, as its own class again (NotOwnerError for a code this replica lacks)."""
+    return _REFUSALS.get(code, NotOwnerError)(message)
+
+
+def unauthorized(message: str) -> UnauthorizedError:
     """401: the caller could not be authenticated."""
-    return ApiError(
-        401, ErrorCode.UNAUTHORIZED, message, action="reauthenticate", headers={"WWW-Authenticate": "Bearer"}
-    )
+    return UnauthorizedError(message)
 
 
-def forbidden(message: str) -> ApiError:
+def forbidden(message: str) -> ForbiddenError:
     """403: the caller is known but may not do this."""
-    return ApiError(403, ErrorCode.FORBIDDEN, message)
+    return ForbiddenError(message)
 
 
-def not_found(message: str) -> ApiError:
+def not_found(message: str) -> ResourceNotFoundError:
     """404: nothing the caller may see has this identity."""
-    return ApiError(404, ErrorCode.NOT_FOUND, message)
+    return ResourceNotFoundError(message)
 
 
-def validation_error(message: str, details: dict[str, Any] | None = None) -> ApiError:
+def validation_error(message: str, details: dict[str, Any] | None = None) -> InvalidInputError:
     """400: the request is malformed; ``details`` names the field."""
-    return ApiError(400, ErrorCode.VALIDATION_ERROR, message, details=details)
+    return InvalidInputError(message, details=details)
 
 
-def service_unavailable(message: str, details: dict[str, Any] | None = None) -> ApiError:
+def service_unavailable(message: str, details: dict[str, Any] | None = None) -> UnavailableError:
     """503: a dependency is down; the caller may retry."""
-    return ApiError(503, ErrorCode.SERVICE_UNAVAILABLE, message, retryable=True, details=details)
+    return UnavailableError(message, details=details)
 
 
-def error_body(error: ApiError, correlation_id: str) -> dict[str, Any]:
-    """The error envelope (also used for WebSocket-adjacent answers)."""
+def error_body(error: Exception, answer: Answer, correlation_id: str) -> dict[str, Any]:
+    """The error envelope of an error, answered as ``answer``."""
+    if isinstance(error, DomainError):
+        message = error.message
+    elif isinstance(error, ConflictError):
+        message = str(error)
+    else:
+        message = "a dependency is unavailable; retry in a moment"
+    if answer is INTERNAL:
+        message = "internal error; quote the correlation id"
     payload: dict[str, Any] = {
-        "code": error.code.value,
-        "message": error.message,
+        "code": answer.code.value,
+        "message": message,
         "correlation_id": correlation_id,
-        "is_retryable": error.retryable,
+        "is_retryable": answer.retryable,
     }
-    if error.action is not None:
-        payload["action"] = error.action
-    if error.details is not None:
+    action = (error.action if isinstance(error, DomainError) else None) or answer.action
+    if action is not None:
+        payload["action"] = action
+    if isinstance(error, DomainError) and error.details is not None:
         payload["details"] = error.details
     return {"error": payload, "sent_at": utc_now_rfc3339()}
 
 
-def _respond(request: Request[Any, Any, Any], error: ApiError) -> Response[dict[str, Any]]:
-    correlation_id = correlation_id_of(request.scope)
+def _respond(request: Request[Any, Any, Any], error: Exception, answer: Answer) -> Response[dict[str, Any]]:
     return Response(
-        content=error_body(error, correlation_id),
-        status_code=error.status,
-        headers=error.headers,
+        content=error_body(error, answer, correlation_id_of(request.scope)),
+        status_code=answer.status,
+        headers=answer.headers,
         media_type="application/json",
     )
 
 
-def _handle_api_error(request: Request[Any, Any, Any], exc: ApiError) -> Response[dict[str, Any]]:
-    return _respond(request, exc)
+def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if isinstance(exc, HTTPException):
+        exc = _from_litestar(exc)
+    answer = answer_of(exc)
+    if answer is INTERNAL:
+        _log.error(
+            "unhandled error on %s %s", request.method, request.url.path, exc_info=(type(exc), exc, exc.__traceback__)
+        )
+    elif not isinstance(exc, DomainError):
+        _log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return _respond(request, exc, answer)
 
 
 def _validation_details(exc: ValidationException) -> dict[str, Any] | None:
@@ -146,61 +347,32 @@ def _safe_error_item(item: Any) -> dict[str, Any]:
     return {key: str(item[key])[:200] for key in ("key", "source", "message") if key in item}
 
 
-def _handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
-    error: ApiError
+def _from_litestar(exc: HTTPException) -> Exception:
+    """Litestar's own exception as the error it stands for."""
     if isinstance(exc, NotFoundException):
-        error = not_found("no such resource")
-    elif isinstance(exc, MethodNotAllowedException):
+        return not_found("no such resource")
+    if isinstance(exc, MethodNotAllowedException):
         # Keep the router's Allow header: it tells the client which methods would work.
         allow = {k: v for k, v in (exc.headers or {}).items() if k.lower() == "allow"}
-        error = ApiError(405, ErrorCode.METHOD_NOT_ALLOWED, "method not allowed on this resource", headers=allow)
-    elif isinstance(exc, RequestEntityTooLarge):
-        error = ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, "request body is too large")
-    elif isinstance(exc, ValidationException):
-        error = validation_error(_first_line(exc.detail) or "invalid request", _validation_details(exc))
-    elif isinstance(exc, NotAuthorizedException):
-        error = unauthorized("authentication required")
-    elif isinstance(exc, PermissionDeniedException):
-        error = forbidden("not allowed")
-    elif exc.status_code == 503:
-        error = service_unavailable("service unavailable")
-    elif 400 <= exc.status_code < 500:
-        error = validation_error(_first_line(exc.detail) or "invalid request")
-        error.status = exc.status_code
-    else:
-        return _handle_unexpected(request, exc)
-    return _respond(request, error)
-
-
-def _handle_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    _log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
-    return _respond(request, service_unavailable("a dependency is unavailable; retry in a moment"))
-
-
-def _handle_conflict(request: Request[Any, Any, Any], exc: ConflictError) -> Response[dict[str, Any]]:
-    return _respond(request, ApiError(409, ErrorCode.CONFLICT, str(exc), action="reload_and_retry"))
-
-
-def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    _log.error(
-        "unhandled error on %s %s",
-        request.method,
-        request.url.path,
-        exc_info=(type(exc), exc, exc.__traceback__),
-    )
-    return _respond(request, ApiError(500, ErrorCode.INTERNAL_SERVER_ERROR, "internal error; quote the correlation id"))
+        return ApiError(405, ErrorCode.METHOD_NOT_ALLOWED, "method not allowed on this resource", headers=allow)
+    if isinstance(exc, RequestEntityTooLarge):
+        return ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, "request body is too large")
+    if isinstance(exc, ValidationException):
+        return validation_error(_first_line(exc.detail) or "invalid request", _validation_details(exc))
+    if isinstance(exc, NotAuthorizedException):
+        return unauthorized("authentication required")
+    if isinstance(exc, PermissionDeniedException):
+        return forbidden("not allowed")
+    if exc.status_code == 503:
+        return service_unavailable("service unavailable")
+    if 400 <= exc.status_code < 500:
+        return ApiError(exc.status_code, ErrorCode.VALIDATION_ERROR, _first_line(exc.detail) or "invalid request")
+    return exc
 
 
 def _first_line(text: str) -> str:
     return text.splitlines()[0][:300] if text else ""
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
-    ApiError: _handle_api_error,
-    HTTPException: _handle_http_exception,
-    StoreUnavailableError: _handle_unavailable,
-    RedisError: _handle_unavailable,
-    ConflictError: _handle_conflict,
-    Exception: _handle_unexpected,
-}
-"""Exception handlers to register on the app."""
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {Exception: _handle}
+"""Exception handlers to register on the app: one, which answers every error through :data:`ERROR_MAP`."""

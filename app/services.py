@@ -9,13 +9,13 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
-from app.admin_settings import RuntimeSettings
 from app.auth import Authenticator, Principal, bearer_token, require_admin
 from app.background import BackgroundTasks
-from app.coordination import RedisConnection
-from app.playback_cluster import PlaybackCluster
-from app.playback_hub import PlaybackHub
-from app.sessions import SessionService
+from app.coordination.redis import RedisConnection
+from app.domain.admin_settings import RuntimeSettings
+from app.domain.sessions import SessionService
+from app.live.cluster import PlaybackCluster
+from app.live.registry import PlaybackHub
 from app.settings import Settings
 from store.events import EventStore
 from store.jobs import JobRepository

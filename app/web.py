@@ -12,6 +12,8 @@ from litestar import Request, Response
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import Message, Scope
 
+from playback.instants import format_timestamp, to_micros
+
 CORRELATION_HEADER = "X-Correlation-ID"
 _VALID_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _STATE_KEY = "msr_correlation_id"
@@ -56,9 +58,7 @@ def utc_now() -> datetime:
 
 def rfc3339(moment: datetime) -> str:
     """Format an instant as RFC3339 in UTC with a ``Z``; microseconds only when there are some."""
-    utc = moment.astimezone(UTC)
-    timespec = "microseconds" if utc.microsecond else "seconds"
-    return utc.replace(tzinfo=None).isoformat(timespec=timespec) + "Z"
+    return format_timestamp(to_micros(moment))
 
 
 def utc_now_rfc3339() -> str:

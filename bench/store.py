@@ -26,10 +26,10 @@ from urllib.parse import urlsplit
 import asyncpg
 import msgspec
 
-from app.admin_settings import RuntimeSettings
-from app.coordination import RedisConnection
+from app.coordination.redis import RedisConnection
 from app.demo import load_bench_data
-from app.jobs_runner import Maintenance
+from app.domain.admin_settings import RuntimeSettings
+from app.domain.jobs_runner import Maintenance
 from bench.common import SECRET, backends, fresh_database, median, percentile, server_process, write_result
 from bench.http import RawHttpConnection
 from store import queries

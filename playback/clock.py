@@ -14,11 +14,13 @@ from __future__ import annotations
 import math
 from typing import Final
 
+from playback import instants
 from playback.errors import InvalidSpeedError, PositionOutOfRangeError, TimeWentBackwardsError
+from playback.instants import round_micros
 
 MIN_SPEED: Final = 0.1
 MAX_SPEED: Final = 1000.0
-MICROS_PER_SECOND: Final = 1_000_000
+MICROS_PER_SECOND: Final = instants.MICROS_PER_SECOND
 # The anchor's remainder is kept in [-0.5, _BELOW_HALF] so that the position at the re-anchor instant
 # rounds to the anchor itself, whatever the float rounding of the remainder.
 _BELOW_HALF: Final = 0.5 - 1e-9
@@ -70,7 +72,7 @@ class PlaybackClock:
         self._check_time(now)
         if not self._running:
             return self._anchor_position
-        return min(self._end, self._anchor_position + math.floor(self._advance(now) + 0.5))
+        return min(self._end, self._anchor_position + round_micros(self._advance(now)))
 
     def play(self, now: float) -> None:
         """Run from the current position."""
@@ -108,7 +110,7 @@ class PlaybackClock:
         self._check_time(now)
         if self._running:
             advanced = self._advance(now)
-            whole = math.floor(advanced + 0.5)
+            whole = round_micros(advanced)
             if self._anchor_position + whole >= self._end:
                 self._anchor_position, self._anchor_fraction = self._end, 0.0
             else:

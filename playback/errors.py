@@ -1,31 +1,27 @@
 """Errors of the playback engine.
 
-Errors a client can cause by a command are :class:`~playback.messages.ProtocolError` s carrying the stable
-code of the ``error`` frame. Errors that only a wrong caller can cause (time going backwards, a malformed
-feed) are plain ``ValueError`` s: they are bugs, not answers.
+Errors a client can cause by a command are :class:`PlaybackError` s; what each is answered with (a WebSocket
+``error`` code, an HTTP status) is the application's business, not the engine's. Errors that only a wrong caller
+can cause (time going backwards, a malformed feed) are plain ``ValueError`` s: they are bugs, not answers.
 """
 
 from __future__ import annotations
 
-from playback.messages import INVALID_SPEED, INVALID_TIMESTAMP, NOT_ALLOWED, ProtocolError
+
+class PlaybackError(Exception):
+    """A command the engine refuses."""
 
 
-class InvalidSpeedError(ProtocolError, ValueError):
+class InvalidSpeedError(PlaybackError, ValueError):
     """A speed outside the supported range."""
 
-    code = INVALID_SPEED
 
-
-class PositionOutOfRangeError(ProtocolError, ValueError):
+class PositionOutOfRangeError(PlaybackError, ValueError):
     """A position (a seek target) outside the playback range."""
 
-    code = INVALID_TIMESTAMP
 
-
-class IllegalTransitionError(ProtocolError):
+class IllegalTransitionError(PlaybackError):
     """A command that the session's current state does not allow."""
-
-    code = NOT_ALLOWED
 
 
 class SessionEndedError(IllegalTransitionError):

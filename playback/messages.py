@@ -12,12 +12,13 @@ Timestamps on the wire are RFC3339 in UTC with a ``Z``; in the engine they are i
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Final, Literal, get_args
 
 import msgspec
 
 from playback.frames import ChangeEvent, Op
+from playback.instants import format_timestamp, to_micros
 
 PROTOCOL_VERSION: Final = 1
 
@@ -47,22 +48,6 @@ INTERNAL_ERROR: Final = "INTERNAL_ERROR"
 MessageId = Annotated[str, msgspec.Meta(max_length=128)] | int
 """A client's correlation id: a short string or an integer, echoed back as ``reply_to``."""
 PlayState = Literal["paused", "playing", "ended"]
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MICROSECOND: Final = timedelta(microseconds=1)
-
-
-def format_timestamp(micros: int) -> str:
-    """RFC3339 in UTC with a ``Z``; fractional seconds only when there are some (as the REST API)."""
-    moment = _EPOCH + timedelta(microseconds=micros)
-    timespec = "microseconds" if moment.microsecond else "seconds"
-    return moment.replace(tzinfo=None).isoformat(timespec=timespec) + "Z"
-
-
-def to_micros(moment: datetime) -> int:
-    """Microseconds since the epoch of a timezone-aware instant."""
-    return (moment - _EPOCH) // _ONE_MICROSECOND
-
 
 # Server to client.
 
@@ -207,19 +192,15 @@ class _TypeOnly(msgspec.Struct):
     type: str
 
 
-class ProtocolError(Exception):
-    """A client's message or command is refused; ``code`` is the stable code of the ``error`` frame."""
+class ClientMessageError(Exception):
+    """A client message that cannot be decoded.
 
-    code: str = BAD_MESSAGE
+    The message names the JSON path at fault; ``code`` is the ``error`` frame's (``BAD_MESSAGE`` or ``UNKNOWN_TYPE``).
+    """
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str = BAD_MESSAGE) -> None:
         super().__init__(message)
-        if code is not None:
-            self.code = code
-
-
-class ClientMessageError(ProtocolError):
-    """A client message that cannot be decoded; the message names the JSON path at fault."""
+        self.code = code
 
 
 _client_decoder: Final[msgspec.json.Decoder[ClientMessage]] = msgspec.json.Decoder(ClientMessage)

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 import msgspec
 
 from playback.frames import ChangeEvent, Frame
-from playback.messages import Events, State, encode, encode_events, format_timestamp
+from playback.instants import format_timestamp
+from playback.messages import Events, State, encode, encode_events
 
 
 @dataclass(frozen=True, slots=True, eq=False)

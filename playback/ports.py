@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from playback.frames import ChangeEvent
+from playback.instants import MICROS_PER_SECOND, round_micros
 from playback.messages import PlayState
 from playback.outbox import EncodedFrame
 
@@ -51,7 +52,9 @@ class ClockStatus:
         """Where the clock is at Unix time ``wall_time`` (later than this status), as the clock computes it."""
         if self.state != "playing" or wall_time <= self.wall_time:
             return self.position
-        return min(self.end, self.position + round((wall_time - self.wall_time) * self.speed * 1_000_000))
+        return min(
+            self.end, self.position + round_micros((wall_time - self.wall_time) * self.speed * MICROS_PER_SECOND)
+        )
 
 
 class EventSource(Protocol):

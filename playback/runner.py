@@ -108,7 +108,7 @@ class PlaybackRunner:
             wall_time=self._wall_clock(),
         )
 
-    # Commands: each raises the engine's ProtocolError when refused, and answers the clock after it.
+    # Commands: each raises a PlaybackError (playback.errors) when refused, and answers the clock after it.
 
     def start(self, speed: float | None = None) -> ClockStatus:
         """Play from the current position, optionally at a new speed."""

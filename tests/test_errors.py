@@ -6,6 +6,8 @@ import uuid
 
 import asyncpg
 
+from app import errors
+from playback import errors as engine
 from tests.support import bearer, make_token
 
 UUID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -109,3 +111,22 @@ async def test_an_unexpected_server_error_is_500_without_internals(server, datab
     for leak in ("Traceback", "asyncpg", "UndefinedTable", 'relation "settings"', "File ", ".py"):
         assert leak not in response.text
         assert all(leak not in value for value in response.headers.values())
+
+
+def test_every_refusal_crosses_replicas_as_its_code_and_comes_back_as_its_own_class():
+
+    kinds = [engine.AlreadyPlayingError, engine.NotPlayingError, engine.SessionEndedError, engine.InvalidSpeedError]
+    kinds += [errors.SessionInactiveError, errors.ForbiddenError, errors.NotOwnerError, errors.ResourceNotFoundError]
+    for kind in kinds:
+        again = errors.refusal(errors.refusal_code(kind("refused")), "refused")
+        assert type(again) is kind
+        assert errors.answer_of(again) == errors.answer_of(kind("refused"))
+        assert errors.answer_of(again).status < 500 or errors.answer_of(again).retryable
+    assert type(errors.refusal("SOMETHING_NEWER", "refused")) is errors.NotOwnerError
+
+
+def test_engine_refusals_have_the_protocol_codes():
+
+    assert errors.answer_of(engine.NotPlayingError("x")).ws_code == "NOT_ALLOWED"
+    assert errors.answer_of(engine.InvalidSpeedError("x")).ws_code == "INVALID_SPEED"
+    assert errors.answer_of(engine.PositionOutOfRangeError("x")).ws_code == "INVALID_TIMESTAMP"

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.admin_settings import RuntimeSettings
-from app.coordination import RedisConnection
-from app.jobs_runner import RETENTION, ROLLUP_REFRESH, ExclusiveJobs, Maintenance, RedisLock
+from app.coordination.redis import RedisConnection
+from app.domain.admin_settings import RuntimeSettings
+from app.domain.jobs_runner import RETENTION, ROLLUP_REFRESH, ExclusiveJobs, Maintenance, RedisLock
 from store.events import EventStore
 from store.jobs import JobRepository, JobStatus
 from store.pool import Database, PoolConfig

@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Request, Response, get, put
 
-from app.admin_settings import parse_settings_update, settings_as_json
+from app.domain.admin_settings import parse_settings_update, settings_as_json
 from app.services import PrincipalDep, ServicesDep
 from app.web import envelope
 

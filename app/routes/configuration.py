@@ -12,10 +12,10 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Request, Response, get, put
 
-from app.admin_settings import is_valid_cron
 from app.auth import Principal
+from app.domain.admin_settings import is_valid_cron
+from app.domain.ingest import is_qualified_table_name
 from app.errors import forbidden, validation_error
-from app.ingest import is_qualified_table_name
 from app.services import PrincipalDep, ServicesDep
 from app.web import envelope, rfc3339
 from store.tenant_config import DEFAULT_SNAPSHOT_INTERVAL, TenantConfig

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from litestar import Request, Response, post
 from litestar.params import QueryParameter
 
+from app.domain.ingest import IngestBatch, parse_debezium, parse_events
 from app.errors import ApiError, ErrorCode
-from app.ingest import IngestBatch, parse_debezium, parse_events
 from app.services import PrincipalDep, ServicesDep
 from app.web import envelope, rfc3339, utc_now
 from store.errors import BeforeRetainedHistoryError

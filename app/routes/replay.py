@@ -20,8 +20,7 @@ from litestar.params import FromQuery, HeaderParameter
 from litestar.response import Stream
 
 from app.auth import Principal
-from app.errors import validation_error
-from app.replay import (
+from app.domain.replay import (
     PlaybackRange,
     check_in_range,
     check_window,
@@ -31,6 +30,7 @@ from app.replay import (
     parse_instant,
     playback_range,
 )
+from app.errors import validation_error
 from app.routes.sessions import parse_uuid
 from app.services import PrincipalDep, Services, ServicesDep
 from app.web import envelope, rfc3339, utc_now, utc_now_rfc3339

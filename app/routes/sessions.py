@@ -9,9 +9,9 @@ import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.params import FromPath, FromQuery, HeaderParameter
 
+from app.domain.sessions import ListRequest
 from app.errors import validation_error
 from app.services import PrincipalDep, ServicesDep
-from app.sessions import ListRequest
 from app.web import envelope, rfc3339
 from store.sessions import SORTABLE_COLUMNS, SessionRow
 

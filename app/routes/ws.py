@@ -7,7 +7,7 @@ from typing import Any
 from litestar import WebSocket, websocket
 from litestar.params import FromPath
 
-from app.playback_socket import ReplayConnection
+from app.live.socket import ReplayConnection
 from app.services import ServicesDep
 
 

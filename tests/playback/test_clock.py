@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 
 from playback.clock import MAX_SPEED, MIN_SPEED, PlaybackClock
 from playback.errors import InvalidSpeedError, PositionOutOfRangeError, TimeWentBackwardsError
-from playback.messages import INVALID_SPEED, INVALID_TIMESTAMP
 
 SECOND = 1_000_000
 START = 1_700_000_000 * SECOND
@@ -80,9 +79,8 @@ def test_seek_to_either_end_of_the_range_is_allowed():
 @pytest.mark.parametrize("position", [START - 1, END + 1])
 def test_seek_outside_the_range_raises_position_out_of_range(position):
     clock = PlaybackClock(START, END)
-    with pytest.raises(PositionOutOfRangeError, match="outside the playback range") as raised:
+    with pytest.raises(PositionOutOfRangeError, match="outside the playback range"):
         clock.seek(position, now=0.0)
-    assert raised.value.code == INVALID_TIMESTAMP
     assert clock.position(now=0.0) == START
 
 
@@ -90,9 +88,8 @@ def test_seek_outside_the_range_raises_position_out_of_range(position):
 def test_speeds_outside_a_tenth_to_a_thousand_raise_invalid_speed(speed):
     clock = PlaybackClock(START, END)
     clock.play(now=0.0)
-    with pytest.raises(InvalidSpeedError, match=r"speed must be between 0\.1 and 1000") as raised:
+    with pytest.raises(InvalidSpeedError, match=r"speed must be between 0\.1 and 1000"):
         clock.set_speed(speed, now=1.0)
-    assert raised.value.code == INVALID_SPEED
     assert clock.speed == 1.0
     assert clock.position(now=2.0) == START + 2 * SECOND
     with pytest.raises(InvalidSpeedError):

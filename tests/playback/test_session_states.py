@@ -8,7 +8,6 @@ from playback.errors import (
     PositionOutOfRangeError,
     SessionEndedError,
 )
-from playback.messages import NOT_ALLOWED
 from playback.session import PlaybackSession, PlaybackState
 
 SECOND = 1_000_000
@@ -54,9 +53,8 @@ def test_start_with_an_invalid_speed_changes_nothing():
 def test_start_on_a_playing_session_is_not_allowed():
     playback = session()
     playback.start(now=0.0)
-    with pytest.raises(AlreadyPlayingError, match="cannot start a playing session") as raised:
+    with pytest.raises(AlreadyPlayingError, match="cannot start a playing session"):
         playback.start(now=1.0)
-    assert raised.value.code == NOT_ALLOWED
 
 
 @pytest.mark.parametrize(
@@ -70,9 +68,8 @@ def test_start_on_a_playing_session_is_not_allowed():
 def test_stop_on_a_session_that_is_not_playing_is_not_allowed(prepare, message):
     playback = session()
     prepare(playback)
-    with pytest.raises(NotPlayingError, match=message) as raised:
+    with pytest.raises(NotPlayingError, match=message):
         playback.stop(now=1.0)
-    assert raised.value.code == NOT_ALLOWED
 
 
 def test_stop_pauses_at_the_clock_position():

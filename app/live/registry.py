@@ -1,7 +1,7 @@
 """The replica's live playback: the sessions it plays (it owns their clock) and the viewers attached to it.
 
 A :class:`LiveSession` exists on a replica while the session has viewers there or is played there. Exactly one
-replica **owns** a session's clock, through the Redis lease of :mod:`app.playback_cluster`: it runs the session's
+replica **owns** a session's clock, through the Redis lease of :mod:`app.live.cluster`: it runs the session's
 :class:`~playback.runner.PlaybackRunner`, saves its clock, and publishes what it produces. A replica with viewers
 of a session owned elsewhere **follows** it: it feeds its viewers from the owner's notes and forwards their
 commands to the owner. Either way, each frame is encoded once per replica and pushed to every viewer's bounded
@@ -38,11 +38,20 @@ from typing import Literal
 
 from redis.exceptions import RedisError
 
-from app.admin_settings import RuntimeSettings
 from app.auth import Principal
-from app.errors import ApiError, ErrorCode, forbidden, not_found
-from app.playback_cluster import (
-    NOT_OWNER,
+from app.domain.admin_settings import RuntimeSettings
+from app.domain.replay import playback_range
+from app.domain.sessions import SessionService
+from app.errors import (
+    CLOSE_SESSION_INACTIVE,
+    NotOwnerError,
+    SessionInactiveError,
+    ShuttingDownError,
+    answer_of,
+    forbidden,
+    not_found,
+)
+from app.live.cluster import (
     Checkpoint,
     CommandNote,
     EndedNote,
@@ -55,21 +64,18 @@ from app.playback_cluster import (
     StatusNote,
     encode_note,
 )
-from app.playback_source import StoreEventSource, from_micros
-from app.replay import playback_range
-from app.sessions import SessionService
+from app.live.source import StoreEventSource
 from app.settings import Settings
 from app.web import utc_now
 from playback.clock import MAX_SPEED, MIN_SPEED
 from playback.frames import Frame
+from playback.instants import format_timestamp, from_micros, to_micros
 from playback.messages import (
-    SESSION_INACTIVE,
     Ended,
     Error,
     Hello,
     MessageId,
     PlayState,
-    ProtocolError,
     Range,
     Seek,
     Speed,
@@ -77,8 +83,6 @@ from playback.messages import (
     Status,
     Stop,
     encode,
-    format_timestamp,
-    to_micros,
 )
 from playback.outbox import EncodedFrame, ViewerOutbox
 from playback.ports import ClockStatus
@@ -95,8 +99,6 @@ Command = Start | Stop | Seek | Speed
 """A control command, from a WebSocket or from the record-and-replay REST API."""
 Access = Literal["control", "view"]
 
-CLOSE_SESSION_INACTIVE = 4409
-"""Close code: the session was terminated or ended; do not reconnect."""
 CLOSE_GOING_AWAY = 1001
 """Close code: this replica is shutting down; reconnect (to any replica) and resume."""
 
@@ -401,16 +403,16 @@ class PlaybackHub:
         return await self.control(await self._ensure(row), actor, command)
 
     async def control(self, live: LiveSession, actor: str, command: Command) -> ClockStatus:
-        """Apply a command to the session's clock, here or at its owner; the engine's ProtocolError if refused."""
+        """Apply a command to the session's clock, here or at its owner; a DomainError or PlaybackError if refused."""
         if self._live.get(live.session_id) is not live:
-            raise ProtocolError("the session is no longer played", code=SESSION_INACTIVE)
+            raise SessionInactiveError("the session is no longer played")
         if live.runner is None:
             owner = await self._cluster.owner(live.session_id)
             if owner is None:
                 await self._take_over(live)
             if live.runner is None:
                 if owner is None or owner == self.replica_id:
-                    raise ProtocolError("the session is changing servers; retry", code=NOT_OWNER)
+                    raise NotOwnerError("the session is changing servers; retry")
                 checkpoint = await self._cluster.request(owner, live.session_id, actor, command)
                 return checkpoint.clock
         return await self._apply(live, actor, command)
@@ -419,7 +421,7 @@ class PlaybackHub:
         """A command forwarded by another replica for a session owned here."""
         live = self._live.get(uuid.UUID(note.session_id))
         if live is None or live.runner is None:
-            raise ProtocolError("this server does not play the session", code=NOT_OWNER)
+            raise NotOwnerError("this server does not play the session")
         status = await self._apply(live, note.actor, note.command)
         return Checkpoint.of(live.epoch, status, live.tail)
 
@@ -490,7 +492,7 @@ class PlaybackHub:
 
     async def on_terminated(self, session_ids: list[uuid.UUID]) -> None:
         """Sessions stopped being ACTIVE: tell their viewers here, close them, and stop playing."""
-        message = encode(Error(code=SESSION_INACTIVE, message="the session was terminated"))
+        message = encode(Error(code=answer_of(SessionInactiveError("")).ws_code, message="the session was terminated"))
         for session_id in session_ids:
             live = self._live.pop(session_id, None)
             if live is None:
@@ -544,7 +546,7 @@ class PlaybackHub:
 
     async def _ensure(self, row: SessionRow) -> LiveSession:
         if self._closed:
-            raise ApiError(503, ErrorCode.SERVICE_UNAVAILABLE, "the server is shutting down", retryable=True)
+            raise ShuttingDownError("the server is shutting down")
         live = self._live.get(row.id)
         if live is not None:
             return live
@@ -569,9 +571,7 @@ class PlaybackHub:
         assert row.range_end is not None
         start, end = to_micros(row.range_start), to_micros(row.range_end)
         if start >= end:
-            raise ApiError(
-                409, ErrorCode.SESSION_INACTIVE, f"session {row.id} has an empty playback range; create another"
-            )
+            raise SessionInactiveError(f"session {row.id} has an empty playback range; create another")
         position = start if row.playback_position is None else min(end, max(start, to_micros(row.playback_position)))
         state: PlayState = (
             "ended" if row.playback_state == "ended" else "playing" if row.playback_state == "playing" else "paused"

@@ -28,24 +28,29 @@ from litestar.exceptions import WebSocketDisconnect
 from redis.exceptions import RedisError
 
 from app.auth import Principal, bearer_token
-from app.errors import ApiError, ErrorCode
-from app.playback_hub import CLOSE_SESSION_INACTIVE, Attachment, Command, PlaybackHub, access_of, status_message
+from app.errors import (
+    CLOSE_INTERNAL,
+    DomainError,
+    ForbiddenError,
+    InvalidInputError,
+    ResourceNotFoundError,
+    SessionInactiveError,
+    UnauthorizedError,
+    UnavailableError,
+    answer_of,
+)
+from app.live.registry import Attachment, Command, PlaybackHub, access_of, status_message
 from app.services import Services
+from playback.errors import PlaybackError
 from playback.messages import (
     BAD_MESSAGE,
-    FORBIDDEN,
-    INTERNAL_ERROR,
     MESSAGE_TOO_LARGE,
-    NOT_ALLOWED,
     RATE_LIMITED,
-    SESSION_INACTIVE,
-    UNAUTHORIZED,
     Auth,
     ClientMessage,
     ClientMessageError,
     Error,
     MessageId,
-    ProtocolError,
     Resume,
     Seek,
     Speed,
@@ -60,26 +65,8 @@ _log = logging.getLogger("msr.ws")
 
 MAX_COMMAND_BYTES: Final = 4096
 """The largest command (any message but ``auth``, whose token may be long) before it is refused unread."""
-NOT_FOUND: Final = "NOT_FOUND"
-"""Error code: the session does not exist (for this caller)."""
-SERVICE_UNAVAILABLE: Final = "SERVICE_UNAVAILABLE"
-"""Error code: a dependency (database, Redis) is unavailable; reconnect in a moment."""
-
-CLOSE_UNAUTHORIZED: Final = 4401
-CLOSE_FORBIDDEN: Final = 4403
-CLOSE_NOT_FOUND: Final = 4404
 CLOSE_POLICY: Final = 1008
 CLOSE_TOO_BIG: Final = 1009
-CLOSE_INTERNAL: Final = 1011
-CLOSE_TRY_AGAIN: Final = 1013
-
-_API_CLOSES: dict[ErrorCode, tuple[str, int]] = {
-    ErrorCode.UNAUTHORIZED: (UNAUTHORIZED, CLOSE_UNAUTHORIZED),
-    ErrorCode.FORBIDDEN: (FORBIDDEN, CLOSE_FORBIDDEN),
-    ErrorCode.NOT_FOUND: (NOT_FOUND, CLOSE_NOT_FOUND),
-    ErrorCode.SESSION_INACTIVE: (SESSION_INACTIVE, CLOSE_SESSION_INACTIVE),
-    ErrorCode.SERVICE_UNAVAILABLE: (SERVICE_UNAVAILABLE, CLOSE_TRY_AGAIN),
-}
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
@@ -187,12 +174,12 @@ class ReplayConnection:
                 async with asyncio.timeout(self._settings.ws_auth_timeout_s):
                     message = await self._receive_message()
             except TimeoutError:
-                await self._refuse(UNAUTHORIZED, "no auth message in time", CLOSE_UNAUTHORIZED)
+                await self._refuse(UnauthorizedError("no auth message in time"))
             if not isinstance(message, Auth):
-                await self._refuse(UNAUTHORIZED, "the first message must be auth", CLOSE_UNAUTHORIZED)
+                await self._refuse(UnauthorizedError("the first message must be auth"))
             self._principal = await authenticator.authenticate(message.token)
-        except ApiError as error:
-            await self._refuse(UNAUTHORIZED, error.message, CLOSE_UNAUTHORIZED)
+        except DomainError as error:
+            await self._refuse(UnauthorizedError(error.message))
         return self._principal
 
     async def _attach(self, principal: Principal) -> Attachment:
@@ -201,22 +188,23 @@ class ReplayConnection:
                 session_id = uuid.UUID(self._raw_session_id)
                 row = await self._hub.session_row(session_id)
             except (ValueError, NotFoundError):
-                await self._refuse(NOT_FOUND, f"session {self._raw_session_id} not found", CLOSE_NOT_FOUND)
+                await self._refuse(ResourceNotFoundError(f"session {self._raw_session_id} not found"))
             access = access_of(principal, row)
             if row.status != "ACTIVE":
-                await self._refuse(SESSION_INACTIVE, f"session {row.id} is INACTIVE", CLOSE_SESSION_INACTIVE)
+                await self._refuse(SessionInactiveError(f"session {row.id} is INACTIVE"))
             attachment = await self._hub.attach(row, principal, access)
-        except ApiError as error:
-            code, close = _API_CLOSES.get(error.code, (INTERNAL_ERROR, CLOSE_INTERNAL))
-            await self._refuse(code, error.message, close)
+        except DomainError as error:
+            await self._refuse(error)
         except (StoreUnavailableError, RedisError, OSError):
-            await self._refuse(SERVICE_UNAVAILABLE, "a dependency is unavailable; retry", CLOSE_TRY_AGAIN)
+            await self._refuse(UnavailableError("a dependency is unavailable; retry"))
         return attachment
 
-    async def _refuse(self, code: str, message: str, close_code: int) -> NoReturn:
+    async def _refuse(self, error: DomainError) -> NoReturn:
+        """Answer the error and close the connection with the error's close code."""
+        answer = answer_of(error)
         with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
-            await self._send(encode(Error(code=code, message=message)))
-            await self._socket.close(code=close_code, reason=message[:120])
+            await self._send(encode(Error(code=answer.ws_code, message=error.message)))
+            await self._socket.close(code=answer.close or CLOSE_INTERNAL, reason=error.message[:120])
         raise _ConnectionOverError
 
     # With the viewer: the pump sends, this task reads.
@@ -299,9 +287,11 @@ class ReplayConnection:
             case Auth(token=token):
                 await self._reauthenticate(attachment, token, message.id)
             case Resume():
-                self._error(attachment, NOT_ALLOWED, "resume only as the first message after hello", message.id)
+                self._refusal(attachment, InvalidInputError("resume only as the first message after hello"), message.id)
             case _ if attachment.access != "control":
-                self._error(attachment, FORBIDDEN, "this viewer may watch but not control the session", message.id)
+                self._refusal(
+                    attachment, ForbiddenError("this viewer may watch but not control the session"), message.id
+                )
             case Start() | Stop() | Seek() | Speed():
                 await self._command(attachment, message)
 
@@ -309,11 +299,11 @@ class ReplayConnection:
         assert self._principal is not None
         try:
             status = await self._hub.control(attachment.live, self._principal.user_id, message)
-        except ProtocolError as error:
-            self._error(attachment, error.code, str(error), message.id)
+        except (DomainError, PlaybackError) as error:
+            self._refusal(attachment, error, message.id)
             return
         except (StoreUnavailableError, RedisError, OSError):
-            self._error(attachment, SERVICE_UNAVAILABLE, "a dependency is unavailable; retry", message.id)
+            self._refusal(attachment, UnavailableError("a dependency is unavailable; retry"), message.id)
             return
         if message.id is not None:
             attachment.viewer.notice(encode(status_message(status, reply_to=message.id)))
@@ -322,15 +312,17 @@ class ReplayConnection:
         # A fresh token for the same caller is fine (long connections outlive tokens); another caller is not.
         try:
             principal = await self._services.authenticator.authenticate(token)
-        except ApiError as error:
-            self._error(attachment, UNAUTHORIZED, error.message, message_id)
+        except DomainError as error:
+            self._refusal(attachment, UnauthorizedError(error.message), message_id)
             return
         current = self._principal
         if current is None or (principal.user_id, principal.tenant_id) != (current.user_id, current.tenant_id):
-            self._error(attachment, FORBIDDEN, "a connection cannot change its caller", message_id)
+            self._refusal(attachment, ForbiddenError("a connection cannot change its caller"), message_id)
 
-    def _error(self, attachment: Attachment, code: str, message: str, reply_to: MessageId | None) -> None:
-        attachment.viewer.notice(encode(Error(code=code, message=message, reply_to=reply_to)))
+    def _refusal(self, attachment: Attachment, error: Exception, reply_to: MessageId | None) -> None:
+        """Answer a refused message with its ``error`` (the connection goes on)."""
+        code = answer_of(error).ws_code
+        attachment.viewer.notice(encode(Error(code=code, message=str(error), reply_to=reply_to)))
 
     # Reading with the limits.
 

@@ -11,18 +11,17 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from app.errors import ApiError, ErrorCode, validation_error
+from app.errors import InvalidPlaybackWindowError, TimestampOutOfRangeError, validation_error
 from app.web import parse_rfc3339, rfc3339
+from playback.instants import from_micros, to_micros
 from store.events import EventFilters, Position
 from store.settings import AdminSettings
 
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
 _MAX_TABLES = 100
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +70,9 @@ def check_in_range(moment: datetime, window: PlaybackRange, field: str) -> datet
         "max_playback_range_days": window.max_days,
     }
     if moment > window.end:
-        raise ApiError(400, ErrorCode.TIMESTAMP_OUT_OF_RANGE, f"{field} is in the future", details=details)
+        raise TimestampOutOfRangeError(f"{field} is in the future", details=details)
     if moment < window.start:
-        raise ApiError(
-            400,
-            ErrorCode.TIMESTAMP_OUT_OF_RANGE,
+        raise TimestampOutOfRangeError(
             f"{field} is before the earliest replayable instant {details['earliest']}",
             details=details,
         )
@@ -87,9 +84,7 @@ def check_window(start: datetime, end: datetime, window: PlaybackRange) -> None:
     if start > end:
         raise validation_error("start must not be after end", {"field": "start"})
     if end - start > timedelta(days=window.max_days):
-        raise ApiError(
-            400,
-            ErrorCode.INVALID_PLAYBACK_WINDOW,
+        raise InvalidPlaybackWindowError(
             f"the window is longer than the playback limit of {window.max_days} days",
             details={"max_playback_range_days": window.max_days},
         )
@@ -125,7 +120,7 @@ def parse_filters(tables: str | None, filter_tables: str | None, filter_min_time
 
 def encode_cursor(position: Position) -> str:
     """An opaque paging cursor for the position after which the next page starts."""
-    micros = (position.event_timestamp - _EPOCH) // _MICROSECOND
+    micros = to_micros(position.event_timestamp)
     return base64.urlsafe_b64encode(f"{micros}:{position.seq}".encode()).decode().rstrip("=")
 
 
@@ -134,7 +129,7 @@ def decode_cursor(cursor: str) -> Position:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         micros, seq = (int(part) for part in text.split(":"))
-        moment = _EPOCH + micros * _MICROSECOND
+        moment = from_micros(micros)
     except (ValueError, UnicodeDecodeError, binascii.Error, OverflowError):
         raise validation_error("cursor is not one this server gave", {"field": "cursor"}) from None
     return Position(moment, seq)

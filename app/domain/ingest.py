@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from app.auth import Principal
-from app.errors import ApiError, ErrorCode, forbidden, validation_error
+from app.errors import ApiError, DomainError, ErrorCode, forbidden, validation_error
 from app.web import parse_rfc3339
 from store.events import NewEvent
 
@@ -170,7 +170,7 @@ def _ndjson_rows(body: bytes) -> tuple[list[bytes], list[int]]:
     return texts, numbers
 
 
-def _batch_error(index: int, line: int | None, error: RowError) -> ApiError:
+def _batch_error(index: int, line: int | None, error: RowError) -> DomainError:
     where = f"row {index}" + (f" (line {line})" if line is not None else "")
     message = f"{where}: {error.message}"
     details: dict[str, Any] = {"row": index, "field": error.field}

@@ -29,13 +29,15 @@ from typing import Final, Protocol
 import msgspec
 from redis.exceptions import RedisError
 
-from app.coordination import RedisConnection
+from app.coordination.redis import RedisConnection
+from app.errors import DomainError, NotOwnerError, refusal, refusal_code
+from playback.errors import PlaybackError
 from playback.frames import ChangeEvent, Op
-from playback.messages import PlayState, ProtocolError, Seek, Speed, Start, Stop
+from playback.messages import PlayState, Seek, Speed, Start, Stop
 from playback.ports import ClockStatus
 
 _log = logging.getLogger("msr.cluster")
-_LUA = resources.files("app").joinpath("lua")
+_LUA = resources.files("app.coordination").joinpath("lua")
 _ACQUIRE = _LUA.joinpath("playback_acquire.lua").read_text(encoding="utf-8")
 _PUBLISH = _LUA.joinpath("playback_publish.lua").read_text(encoding="utf-8")
 _RENEW = _LUA.joinpath("renew.lua").read_text(encoding="utf-8")
@@ -44,8 +46,6 @@ _CHECKPOINT_TTL_MS: Final = 24 * 3600 * 1000
 _NULL: Final = msgspec.Raw(b"null")
 REQUEST_TIMEOUT_S: Final = 3.0
 """How long a replica waits for the owner's reply to a forwarded command."""
-NOT_OWNER: Final = "NOT_OWNER"
-"""Reply code of a replica that received a command for a session it does not own (any more)."""
 
 
 class Checkpoint(msgspec.Struct, frozen=True):
@@ -196,7 +196,7 @@ class ClusterHandler(Protocol):
         """A note from the owner of a session this replica follows."""
 
     async def on_command(self, note: CommandNote) -> Checkpoint:
-        """Apply another replica's command to a session owned here; the clock after it, or a ProtocolError."""
+        """Apply another replica's command to a session owned here; the clock after it, or its refusal."""
         ...
 
     def on_follow(self, session_id: uuid.UUID) -> None:
@@ -335,7 +335,7 @@ class PlaybackCluster:
     # Commands.
 
     async def request(self, owner: str, session_id: uuid.UUID, actor: str, command: Command) -> Checkpoint:
-        """Have the owner apply a command; its clock after it, or the ProtocolError it answered."""
+        """Have the owner apply a command; its clock after it, or its refusal raised again as its own class."""
         request_id = uuid.uuid4().hex
         future: asyncio.Future[ReplyNote] = asyncio.get_running_loop().create_future()
         self._replies[request_id] = future
@@ -344,11 +344,11 @@ class PlaybackCluster:
             async with asyncio.timeout(REQUEST_TIMEOUT_S):
                 reply = await future
         except TimeoutError:
-            raise ProtocolError("the session's server did not answer; retry", code=NOT_OWNER) from None
+            raise NotOwnerError("the session's server did not answer; retry") from None
         finally:
             self._replies.pop(request_id, None)
         if reply.checkpoint is None:
-            raise ProtocolError(reply.message or "refused", code=reply.code or NOT_OWNER)
+            raise refusal(reply.code or NotOwnerError.__name__, reply.message or "refused")
         return reply.checkpoint
 
     async def announce_terminated(self, session_ids: list[uuid.UUID]) -> None:
@@ -406,8 +406,8 @@ class PlaybackCluster:
         assert handler is not None
         try:
             reply = ReplyNote(note.request_id, checkpoint=await handler.on_command(note))
-        except ProtocolError as error:
-            reply = ReplyNote(note.request_id, code=error.code, message=str(error))
+        except (DomainError, PlaybackError) as error:
+            reply = ReplyNote(note.request_id, code=refusal_code(error), message=str(error))
         await self._send(note.reply_to, reply)
 
     def _spawn(self, work: Awaitable[None]) -> None:

@@ -29,8 +29,8 @@ from typing import Any
 from croniter import croniter
 from redis.exceptions import RedisError
 
-from app.admin_settings import RuntimeSettings
-from app.coordination import RedisConnection
+from app.coordination.redis import RedisConnection
+from app.domain.admin_settings import RuntimeSettings
 from app.web import utc_now
 from store.jobs import Job, JobRepository, ProgressReport, run_job
 from store.pool import Database
@@ -38,8 +38,8 @@ from store.retention import Retention, retention_cutoff
 from store.rollup import refresh_rollup
 
 _log = logging.getLogger("msr.jobs")
-_RELEASE = resources.files("app").joinpath("lua", "release.lua").read_text(encoding="utf-8")
-_RENEW = resources.files("app").joinpath("lua", "renew.lua").read_text(encoding="utf-8")
+_RELEASE = resources.files("app.coordination").joinpath("lua", "release.lua").read_text(encoding="utf-8")
+_RENEW = resources.files("app.coordination").joinpath("lua", "renew.lua").read_text(encoding="utf-8")
 
 RETENTION = "retention"
 """The kind of retention jobs."""

@@ -17,14 +17,14 @@ from datetime import datetime
 from typing import Any
 
 from app.auth import Principal
-from app.errors import ApiError, ErrorCode, forbidden, not_found, validation_error
-from app.playback_hub import PlaybackHub
-from app.playback_source import from_micros
-from app.replay import check_in_range, parse_instant, playback_range
+from app.domain.replay import check_in_range, parse_instant, playback_range
+from app.errors import ReplayInProgressError, SessionInactiveError, forbidden, not_found, validation_error
+from app.live.registry import PlaybackHub
 from app.services import Services
 from app.web import rfc3339, utc_now
 from playback.clock import MAX_SPEED, MIN_SPEED
 from playback.errors import AlreadyPlayingError, NotPlayingError, SessionEndedError
+from playback.instants import from_micros
 from playback.messages import Seek, Speed, Start, Stop
 from playback.ports import ClockStatus
 from store.errors import ConflictError, NotFoundError
@@ -115,12 +115,7 @@ class RecordAndReplay:
                 range_end=request.end,
             )
         except ConflictError:
-            raise ApiError(
-                409,
-                ErrorCode.REPLAY_IN_PROGRESS,
-                "the tenant already has a live replay; end it (or reset it) first",
-                action="end_current_replay",
-            ) from None
+            raise ReplayInProgressError("the tenant already has a live replay; end it (or reset it) first") from None
         await self._hub.set_rnr_status(row.id, "INITIALIZED")
         return self._json(row, "INITIALIZED", None)
 
@@ -202,7 +197,7 @@ class RecordAndReplay:
     async def _live_row(self, principal: Principal, replay_id: uuid.UUID) -> SessionRow:
         row = await self._row(principal, replay_id)
         if row.status != "ACTIVE":
-            raise ApiError(409, ErrorCode.SESSION_INACTIVE, f"replay {replay_id} has ended", action="init_a_new_replay")
+            raise SessionInactiveError(f"replay {replay_id} has ended", action="init_a_new_replay")
         return row
 
     def _json(self, row: SessionRow, status_word: str | None, clock: ClockStatus | None) -> dict[str, Any]:

@@ -25,8 +25,17 @@ from typing import Literal
 from redis.exceptions import RedisError
 
 from app.auth import Principal
-from app.coordination import RedisConnection
-from app.errors import ApiError, ErrorCode, forbidden, not_found
+from app.coordination.redis import RedisConnection
+from app.errors import (
+    InvalidInputError,
+    ResourceNotFoundError,
+    SessionCreationError,
+    SessionInactiveError,
+    SessionLimitError,
+    StaleVersionError,
+    forbidden,
+    not_found,
+)
 from app.web import utc_now
 from store.errors import ConflictError, NotFoundError, StoreUnavailableError
 from store.sessions import SessionKind, SessionPage, SessionQuery, SessionRepository, SessionRow
@@ -35,8 +44,8 @@ _log = logging.getLogger("msr.sessions")
 
 TerminatedListener = Callable[[list[uuid.UUID]], Awaitable[None]]
 """Told the ids of sessions that stopped being ACTIVE (see :meth:`SessionService.on_terminated`)."""
-_ADMIT = resources.files("app").joinpath("lua", "admit.lua").read_text(encoding="utf-8")
-_REBUILD = resources.files("app").joinpath("lua", "rebuild.lua").read_text(encoding="utf-8")
+_ADMIT = resources.files("app.coordination").joinpath("lua", "admit.lua").read_text(encoding="utf-8")
+_REBUILD = resources.files("app.coordination").joinpath("lua", "rebuild.lua").read_text(encoding="utf-8")
 _RECONCILE_GRACE_MS = 30_000
 
 
@@ -202,13 +211,9 @@ class SessionService:
             raise _creation_failed("the coordination service is unavailable") from exc
         if not admitted:
             await self._discard_quietly(session_id)
-            raise ApiError(
-                429,
-                ErrorCode.SESSION_LIMIT_REACHED,
+            raise SessionLimitError(
                 f"the maximum of {limit} active sessions is reached; terminate one of yours and retry",
-                action="terminate_existing_session",
                 details={"max_active_sessions": limit},
-                headers={"Retry-After": "5"},
             )
         return row
 
@@ -257,7 +262,7 @@ class SessionService:
         for session_id in dict.fromkeys(session_ids):
             try:
                 row = await self._find(admin, session_id)
-            except ApiError:
+            except ResourceNotFoundError:
                 outcome["not_found"].append(str(session_id))
                 continue
             changed = await self._terminate(row.id, admin.user_id, "terminated_by_admin", None)
@@ -328,9 +333,7 @@ class SessionService:
                 SessionQuery(tenant_id=principal.tenant_id, status="ACTIVE", user_id=principal.user_id, page=1, size=2)
             )
             if page.total != 1:
-                raise ApiError(
-                    400,
-                    ErrorCode.VALIDATION_ERROR,
+                raise InvalidInputError(
                     "name the session with the X-Session-ID header or the session_id parameter"
                     if page.total
                     else "no ACTIVE session: create one with POST /session",
@@ -340,9 +343,7 @@ class SessionService:
         else:
             row = await self.controlled(principal, session_id)
         if row.status != "ACTIVE":
-            raise ApiError(
-                409, ErrorCode.SESSION_INACTIVE, f"session {row.id} is INACTIVE", action="create_new_session"
-            )
+            raise SessionInactiveError(f"session {row.id} is INACTIVE", action="create_new_session")
         self.liveness.touch(row.id)
         return row
 
@@ -386,16 +387,9 @@ class SessionService:
             await self._notify_terminated(expired)
 
 
-def _creation_failed(reason: str) -> ApiError:
-    return ApiError(
-        503,
-        ErrorCode.SESSION_CREATION_FAILED,
-        f"could not create the session: {reason}; retry in a moment",
-        retryable=True,
-        action="retry",
-        headers={"Retry-After": "1"},
-    )
+def _creation_failed(reason: str) -> SessionCreationError:
+    return SessionCreationError(f"could not create the session: {reason}; retry in a moment")
 
 
-def _conflict(message: str) -> ApiError:
-    return ApiError(409, ErrorCode.CONFLICT, message, action="reload_and_retry")
+def _conflict(message: str) -> StaleVersionError:
+    return StaleVersionError(message)

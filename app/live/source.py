@@ -10,24 +10,16 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncGenerator, Callable
-from datetime import UTC, datetime, timedelta
 
 import msgspec
 
 from playback.frames import ChangeEvent, Op
-from playback.messages import to_micros
+from playback.instants import ONE_MICROSECOND, from_micros, to_micros
 from playback.ports import EventBatch, StatePart
 from store.events import EventStore, StoredEvent
 from store.playback import PlaybackStore
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MICROSECOND = timedelta(microseconds=1)
 _NULL = b"null"
-
-
-def from_micros(micros: int) -> datetime:
-    """The instant ``micros`` microseconds after the epoch, in UTC."""
-    return _EPOCH + timedelta(microseconds=micros)
 
 
 def change_event(item: StoredEvent) -> ChangeEvent:
@@ -104,7 +96,7 @@ class StoreEventSource:
         async with contextlib.aclosing(
             self._events.events_between(
                 self._tenant_id,
-                first_left_out - _ONE_MICROSECOND,
+                first_left_out - ONE_MICROSECOND,
                 first_left_out,
                 work_mem_mb=self._work_mem_mb(),
             )

@@ -1,0 +1,1 @@
+"""The domain services: sessions, record and replay, replay reads, ingest, settings and the maintenance jobs."""
