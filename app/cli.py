@@ -257,7 +257,9 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
     commands.add_parser("demo", help="load the demo data (three days around Singapore) into an empty database")
     bench = commands.add_parser("bench-data", help="load a benchmark data set of BENCH.md (deterministic by seed)")
-    bench.add_argument("size", choices=["S", "M", "L"], help="S: 100k events, M: 1M, L: 10M")
+    bench.add_argument(
+        "size", choices=["S", "M", "L", "P"], help="S: 100k events, M: 1M, L: 10M, P: 400k over 20 minutes"
+    )
     bench.add_argument("--tenant", default=str(BENCH_TENANT), help=f"tenant id (default {BENCH_TENANT})")
     bench.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
     bench.add_argument("--end", help="RFC3339 instant the data ends at (default: the current whole hour)")

@@ -45,10 +45,10 @@ from bench.common import SECRET, backends, fresh_database, median, percentile, s
 from bench.http import RawHttpConnection
 from bench.store import drop_database, settle_background_jobs, stamp
 from store import queries
-from store.datasets import DATASETS, DatasetSpec
+from store.datasets import DATASETS
 from tests.support import make_token
 
-DENSE = DatasetSpec("P", 1_000, 400_000, timedelta(minutes=20))
+DENSE = DATASETS["P"]
 DENSE_TENANT = uuid.UUID("5a0d6f3e-1b7c-4f2a-8e9d-3c4b5a6f7e81")
 M_TENANT = uuid.UUID("9e2c4a1b-7d3f-4b6e-a5c8-0f1e2d3c4b5a")
 SEED = 1

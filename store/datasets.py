@@ -1,4 +1,4 @@
-"""Generated data sets: the demo data and the benchmark sets S, M and L of BENCH.md.
+"""Generated data sets: the demo data and the benchmark sets S, M, L and P of BENCH.md.
 
 A data set is deterministic for its seed and end instant: the same spec, seed and end give the same events.
 Entities look like the seed's: vehicles (GeoJSON points driving loops around Singapore) in ``fleet.vehicles``,
@@ -78,6 +78,8 @@ DATASETS: dict[str, DatasetSpec] = {
     "S": DatasetSpec("S", 1_000, 100_000, timedelta(days=2)),
     "M": DatasetSpec("M", 10_000, 1_000_000, timedelta(days=7)),
     "L": DatasetSpec("L", 100_000, 10_000_000, timedelta(days=7)),
+    # Dense: 333 events per second of history, so that one session at 1000x offers more than a server delivers.
+    "P": DatasetSpec("P", 1_000, 400_000, timedelta(minutes=20)),
 }
 """The benchmark data sets of BENCH.md."""
 DEMO = DatasetSpec("demo", 400, 120_000, timedelta(days=3))

@@ -101,3 +101,9 @@ async def test_loading_into_a_tenant_that_has_events_is_refused(db):
     await load_dataset(db, SMALL, tenant, END, checkpoints=False)
     with pytest.raises(ValueError):
         await load_dataset(db, SMALL, tenant, END)
+
+
+def test_data_set_p_is_dense_one_thousand_entities_with_four_hundred_thousand_events_in_twenty_minutes():
+    dense = DATASETS["P"]
+    assert (dense.entities, dense.events, dense.span) == (1_000, 400_000, timedelta(minutes=20))
+    assert dense.events / dense.span.total_seconds() > 300, "feeds G4-G6: over 300 events per second of history"
