@@ -7,9 +7,12 @@ microsecond precision, so integer arithmetic is exact). Wall times are floats in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
+
+if TYPE_CHECKING:
+    from playback.raw import RawEvents
 
 Op = Literal["c", "r", "u", "d"]
 """Debezium's letters: create, read in a snapshot, update, delete."""
@@ -40,6 +43,7 @@ class Frame:
 
     from_: int
     to: int
-    events: tuple[ChangeEvent, ...]
+    events: RawEvents | tuple[ChangeEvent, ...]
+    """The session makes :class:`~playback.raw.RawEvents` (encoded once); both iterate as change events."""
     deadline: float
     """The monotonic wall time at which the frame was due, so the caller can measure its lateness."""

@@ -228,16 +228,17 @@ def encode(message: ServerMessage) -> bytes:
     return _encoder.encode(message)
 
 
+def wire_event(event: ChangeEvent) -> WireEvent:
+    """A change event as a client sees it."""
+    return WireEvent(
+        entity_id=event.entity_id,
+        table_name=event.table_name,
+        op=event.op,
+        entity_state=event.entity_state,
+        event_timestamp=format_timestamp(event.timestamp),
+    )
+
+
 def encode_events(events: Iterable[ChangeEvent]) -> msgspec.Raw:
     """Encode events once, as the JSON array that :class:`Events` and :class:`State` splice in."""
-    wire = [
-        WireEvent(
-            entity_id=event.entity_id,
-            table_name=event.table_name,
-            op=event.op,
-            entity_state=event.entity_state,
-            event_timestamp=format_timestamp(event.timestamp),
-        )
-        for event in events
-    ]
-    return msgspec.Raw(_encoder.encode(wire))
+    return msgspec.Raw(_encoder.encode([wire_event(event) for event in events]))

@@ -35,6 +35,7 @@ import msgspec
 from playback.frames import ChangeEvent, Frame
 from playback.instants import format_timestamp
 from playback.messages import Events, State, encode, encode_events
+from playback.raw import RawEvents
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -43,14 +44,15 @@ class EncodedFrame:
 
     from_: int
     to: int
-    events: tuple[ChangeEvent, ...]
+    events: RawEvents
     body: msgspec.Raw
     conflated: bool = False
 
     @classmethod
-    def of(cls, frame: Frame) -> EncodedFrame:
-        """Encode a session frame."""
-        return cls(frame.from_, frame.to, frame.events, encode_events(frame.events))
+    def of(cls, frame: Frame, *, conflated: bool = False) -> EncodedFrame:
+        """Encode a session frame (the session's frames come encoded: their text is taken as it is)."""
+        events = frame.events if isinstance(frame.events, RawEvents) else RawEvents.of(frame.events)
+        return cls(frame.from_, frame.to, events, msgspec.Raw(events.array), conflated)
 
     @property
     def size(self) -> int:
@@ -80,11 +82,11 @@ class StateChunk:
     entities: msgspec.Raw
 
     @classmethod
-    def of(cls, position: int, events: Iterable[ChangeEvent], *, chunk: int, chunks: int) -> StateChunk:
-        """Encode one chunk of a state."""
+    def of(cls, position: int, events: msgspec.Raw | Iterable[ChangeEvent], *, chunk: int, chunks: int) -> StateChunk:
+        """One chunk of a state: its entities as a JSON array of wire items already (the store's), or to encode."""
         if not 1 <= chunk <= chunks:
             raise ValueError(f"chunk {chunk} of {chunks}: chunks are numbered from 1 to their count")
-        return cls(position, chunk, chunks, encode_events(events))
+        return cls(position, chunk, chunks, events if isinstance(events, msgspec.Raw) else encode_events(events))
 
     @property
     def size(self) -> int:
@@ -252,11 +254,10 @@ class ViewerOutbox:
                 if len(latest) > self._max_entities:
                     self._resync()
                     return
-        body = encode_events(latest.values())
-        if len(body) > self._max_bytes // 2:
+        merged = EncodedFrame.of(Frame(frames[0].from_, frames[-1].to, tuple(latest.values()), 0.0), conflated=True)
+        if merged.size > self._max_bytes // 2:
             self._resync()
             return
-        merged = EncodedFrame(frames[0].from_, frames[-1].to, tuple(latest.values()), body, conflated=True)
         markers = [item for item in self._queue if isinstance(item, StateNeeded)]
         self._queue = deque([*markers, merged])
         self._pending_frames = 1

@@ -10,17 +10,24 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
+
 from playback.frames import ChangeEvent
 from playback.instants import MICROS_PER_SECOND, round_micros
 from playback.messages import PlayState
 from playback.outbox import EncodedFrame
+from playback.raw import EventChunk
 
 
 @dataclass(frozen=True, slots=True)
 class EventBatch:
-    """Every event of ``(after, reached]`` for the ``after`` that was asked, in ``(timestamp, seq)`` order."""
+    """Every event of ``(after, reached]`` for the ``after`` that was asked, in ``(timestamp, seq)`` order.
 
-    events: Sequence[ChangeEvent]
+    The store's sources give an :class:`~playback.raw.EventChunk` (the events as viewers receive them, encoded);
+    change events are accepted too, and encoded when fed.
+    """
+
+    events: EventChunk | Sequence[ChangeEvent]
     reached: int
     """How far the batch is complete: at most what was asked, more than ``after``."""
 
@@ -30,7 +37,8 @@ class StatePart:
     """One chunk of a state, and how many chunks the whole state has (at least 1: an empty state is one chunk)."""
 
     chunks: int
-    entities: Sequence[ChangeEvent]
+    entities: msgspec.Raw | Sequence[ChangeEvent]
+    """The JSON array of the chunk's wire items as the store made it, or change events to encode."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import enum
 import math
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from playback.errors import (
     SessionEndedError,
 )
 from playback.frames import ChangeEvent, Frame
+from playback.raw import EventChunk, RawEvents
 
 
 class PlaybackState(enum.Enum):
@@ -97,7 +99,9 @@ class PlaybackSession:
         self._read_ahead_s = read_ahead_s
         self._max_frame_events = max_frame_events
         self._state = PlaybackState.IDLE
-        self._buffer: deque[ChangeEvent] = deque()
+        # Fed events not yet framed: (chunk, lo, hi) for events lo to hi - 1 of each chunk, in order.
+        self._buffer: deque[tuple[EventChunk, int, int]] = deque()
+        self._buffered = 0
         self._sent_to = start
         self._covered_until = start
         # The position frames must reach: the clock at the latest passed deadline, or at a stop.
@@ -137,7 +141,7 @@ class PlaybackSession:
     @property
     def buffered_events(self) -> int:
         """How many fed events wait for their frame."""
-        return len(self._buffer)
+        return self._buffered
 
     def position(self, now: float) -> int:
         """The playback clock's position at ``now`` (what ``status`` reports)."""
@@ -175,6 +179,7 @@ class PlaybackSession:
         """
         self._clock.seek(position, now)
         self._buffer.clear()
+        self._buffered = 0
         self._sent_to = self._covered_until = self._target = position
         if position == self._clock.end:
             self._end(now)
@@ -193,7 +198,7 @@ class PlaybackSession:
 
     def needs_data(self) -> DataRequest | None:
         """The next interval the caller should fetch and feed, or None while the read-ahead is full."""
-        if self._state is PlaybackState.ENDED or len(self._buffer) >= self._max_buffered:
+        if self._state is PlaybackState.ENDED or self._buffered >= self._max_buffered:
             return None
         ahead = max(1, math.ceil(self._read_ahead_s * self._clock.speed * MICROS_PER_SECOND))
         limit = min(self._clock.end, self._target + ahead)
@@ -201,27 +206,25 @@ class PlaybackSession:
             return None
         return DataRequest(self._covered_until, limit)
 
-    def feed(self, events: Iterable[ChangeEvent], *, after: int, upto: int) -> bool:
+    def feed(self, events: EventChunk | Iterable[ChangeEvent], *, after: int, upto: int) -> bool:
         """Accept the events of ``(after, upto]``, all of them, in ``(timestamp, seq)`` order.
 
         Answers False, and ignores the batch, when ``after`` is not where the fed history ends: an answer to
-        a request made before a seek. ``upto`` may be short of what was requested.
+        a request made before a seek. ``upto`` may be short of what was requested. An :class:`EventChunk` (the
+        store's encoded events) is taken as it is, its order trusted and only its first and last timestamps
+        checked, so that feeding costs nothing per event; change events are checked one by one, then encoded.
         """
         if after != self._covered_until:
             return False
         if not after < upto <= self._clock.end:
             raise FeedError(f"a feed must end after {after} and at most at the range end, got {upto}")
-        batch: list[ChangeEvent] = []
-        last = (after, -math.inf)
-        for event in events:
-            order = (event.timestamp, event.seq)
-            if not after < event.timestamp <= upto:
-                raise FeedError(f"event seq {event.seq} at {event.timestamp} is outside ({after}, {upto}]")
-            if order <= last:
-                raise FeedError(f"event seq {event.seq} at {event.timestamp} is out of (timestamp, seq) order")
-            batch.append(event)
-            last = order
-        self._buffer.extend(batch)
+        chunk = events if isinstance(events, EventChunk) else EventChunk.of(_checked(events, after, upto))
+        stamps = chunk.timestamps
+        if stamps and not after < stamps[0] <= stamps[-1] <= upto:
+            raise FeedError(f"a chunk from {stamps[0]} to {stamps[-1]} is outside ({after}, {upto}]")
+        if stamps:
+            self._buffer.append((chunk, 0, len(stamps)))
+            self._buffered += len(stamps)
         self._covered_until = upto
         return True
 
@@ -258,16 +261,41 @@ class PlaybackSession:
     def _take_frame(self, limit: int) -> Frame:
         """The next frame, up to ``limit`` or cut after ``max_frame_events`` at a timestamp boundary."""
         buffer = self._buffer
-        events: list[ChangeEvent] = []
+        taken: list[tuple[EventChunk, int, int]] = []
+        count = 0
         to = limit
-        while buffer and buffer[0].timestamp <= limit:
-            if len(events) >= self._max_frame_events and buffer[0].timestamp != events[-1].timestamp:
-                to = events[-1].timestamp
+        while buffer:
+            chunk, lo, hi = buffer[0]
+            stamps = chunk.timestamps
+            due = bisect_right(stamps, limit, lo, hi)  # events lo .. due - 1 are at or before limit
+            if due == lo:
                 break
-            events.append(buffer.popleft())
-        frame = Frame(from_=self._sent_to, to=to, events=tuple(events), deadline=self._target_deadline)
+            room = self._max_frame_events - count
+            if due - lo > room:
+                # Full: keep the events that share the last one's timestamp, and cut the frame there if any follow.
+                last = stamps[lo + room - 1] if room > 0 else taken[-1][0].timestamps[taken[-1][2] - 1]
+                cut = bisect_right(stamps, last, lo, due)
+                if cut < due:
+                    self._take(chunk, lo, cut, hi, taken)
+                    to = last
+                    break
+            self._take(chunk, lo, due, hi, taken)
+            count += due - lo
+            if due < hi:
+                break
+        self._buffered -= sum(hi - lo for _, lo, hi in taken)
+        frame = Frame(from_=self._sent_to, to=to, events=RawEvents.join(taken), deadline=self._target_deadline)
         self._sent_to = to
         return frame
+
+    def _take(self, chunk: EventChunk, lo: int, upto: int, hi: int, taken: list[tuple[EventChunk, int, int]]) -> None:
+        """Move events ``lo`` to ``upto - 1`` of the first buffered chunk (of ``lo`` to ``hi - 1``) to ``taken``."""
+        if upto > lo:
+            taken.append((chunk, lo, upto))
+        if upto < hi:
+            self._buffer[0] = (chunk, upto, hi)
+        else:
+            self._buffer.popleft()
 
     def _advance(self, now: float) -> None:
         """While playing, move the target to the clock position at the latest deadline not after ``now``."""
@@ -293,3 +321,18 @@ class PlaybackSession:
     def _end(self, now: float) -> None:
         self._clock.pause(now)
         self._state = PlaybackState.ENDED
+
+
+def _checked(events: Iterable[ChangeEvent], after: int, upto: int) -> list[ChangeEvent]:
+    """The events, once each is known to lie in ``(after, upto]`` and to follow the one before in order."""
+    batch: list[ChangeEvent] = []
+    last = (after, -math.inf)
+    for event in events:
+        order = (event.timestamp, event.seq)
+        if not after < event.timestamp <= upto:
+            raise FeedError(f"event seq {event.seq} at {event.timestamp} is outside ({after}, {upto}]")
+        if order <= last:
+            raise FeedError(f"event seq {event.seq} at {event.timestamp} is out of (timestamp, seq) order")
+        batch.append(event)
+        last = order
+    return batch

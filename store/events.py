@@ -160,6 +160,19 @@ def state_arguments(
     return (tenant_id, at, *snapshot, *filters.arguments())
 
 
+def events_between_arguments(
+    tenant_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    filters: EventFilters,
+    after: Position | None,
+    limit: int | None,
+) -> tuple[object, ...]:
+    """The ``$1..$9`` arguments of the ``events_between`` query."""
+    cursor_time, cursor_seq = (start, _MAX_SEQ) if after is None else (after.event_timestamp, after.seq)
+    return (tenant_id, start, cursor_time, cursor_seq, end, *filters.arguments(), limit)
+
+
 STATE_AT_SQL: str = _Q["state_at"]
 """The state query (``$1..$8`` as :func:`state_arguments` builds them); checkpoints insert its rows."""
 
@@ -252,8 +265,7 @@ class EventStore:
         """
         if limit is not None and limit <= 0:
             raise ValueError("limit must be > 0")
-        cursor_time, cursor_seq = (start, _MAX_SEQ) if after is None else (after.event_timestamp, after.seq)
-        arguments = (tenant_id, start, cursor_time, cursor_seq, end, *filters.arguments(), limit)
+        arguments = events_between_arguments(tenant_id, start, end, filters, after, limit)
         async with self._db.read_connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             await set_work_mem(conn, work_mem_mb)
             cursor = await conn.cursor(_Q["events_between"], *arguments)

@@ -1,7 +1,7 @@
 """What live playback needs from PostgreSQL beyond ``store.events``.
 
-The state with its size known up front, the persisted playback clock of a session, its range, record-and-replay
-rows, and the activity log.
+Events and states as wire text (``wire``, a :class:`store.wire.WireReader`), the persisted playback clock of a
+session, its range, record-and-replay rows, and the activity log.
 
 The playback columns (``playback_state``, ``playback_speed``, ``playback_position``, ``rnr_status``) are bookkeeping
 written by the replica that plays the session, like ``last_seen_at``: they do not bump ``occ_lock``, or every
@@ -12,26 +12,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any
 
 from store import queries
 from store.errors import NotFoundError
-from store.events import (
-    NO_FILTERS,
-    STATE_AT_SQL,
-    StoredEvent,
-    base_snapshot,
-    set_work_mem,
-    state_arguments,
-    stored_event,
-)
 from store.pool import Database
 from store.sessions import SessionRow, row_of
+from store.wire import WireReader
 
 _Q = queries.load("playback.sql")
-_COUNTED_STATE = _Q["counted_state"].replace("{state_at}", STATE_AT_SQL)
 
 
 class PlaybackStore:
@@ -42,25 +32,13 @@ class PlaybackStore:
             raise ValueError("chunk_size must be > 0")
         self._db = db
         self._chunk_size = chunk_size
+        self.wire = WireReader(db, chunk_size=chunk_size)
+        """Events and states as viewers receive them, for playback."""
 
     @property
     def chunk_size(self) -> int:
         """Entities per chunk of a state."""
         return self._chunk_size
-
-    async def state_chunks(
-        self, tenant_id: uuid.UUID, at: datetime, *, work_mem_mb: int | None = None
-    ) -> AsyncGenerator[tuple[int, list[StoredEvent]], None]:
-        """The tenant's state at ``at`` (as ``EventStore.state_at``) in chunks, each with the state's row count.
-
-        Nothing is yielded for an empty state. Consume it with ``contextlib.aclosing`` when you may stop early.
-        """
-        async with self._db.read_connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            await set_work_mem(conn, work_mem_mb)
-            base = await base_snapshot(conn, tenant_id, at)
-            cursor = await conn.cursor(_COUNTED_STATE, *state_arguments(tenant_id, at, base, NO_FILTERS))
-            while records := await cursor.fetch(self._chunk_size):
-                yield int(records[0]["total"]), [stored_event(r) for r in records]
 
     async def save_clock(
         self, session_id: uuid.UUID, state: str, speed: float, position: datetime, rnr_status: str | None = None

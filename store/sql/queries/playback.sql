@@ -1,9 +1,3 @@
--- name: counted_state
--- The state_at query of events.sql (its $1..$8; spliced in where the braces name it) with the number of its rows as a last column, so that
--- a state streamed in chunks can say up front how many chunks it has; PostgreSQL, not the client, holds the rows.
-SELECT s.table_name, s.entity_id, s.op, s.entity_state, s.event_timestamp, s.seq, count(*) OVER () AS total
-FROM ({state_at}) AS s
-
 -- name: save_clock
 -- Persist the playback clock of an ACTIVE session (bookkeeping, occ_lock unchanged): $1 id, $2 state
 -- ('paused'|'playing'|'ended'), $3 speed, $4 position, $5 RnR status (NULL keeps it).

@@ -1,0 +1,60 @@
+-- name: wire_item
+-- (A fragment, spliced where the braces name it.) The JSON text of one event as viewers receive it, byte for byte
+-- as msgspec encodes playback.messages.WireEvent, from the columns entity_id, table_name, op (text), entity_state
+-- and event_timestamp of the row it is spliced into. to_json escapes strings as msgspec does; concat writes the
+-- json values with their output function, so entity_state's stored text is copied once, never re-parsed.
+concat(
+    '{"entity_id":', to_json(entity_id), ',"table_name":', to_json(table_name), ',"op":"', op,
+    '","entity_state":', COALESCE(entity_state, 'null'::json),
+    -- Fractional seconds only when there are some, as playback.messages.format_timestamp writes them.
+    ',"event_timestamp":"', replace(to_char(event_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '.000000', ''),
+    'Z"}'
+)
+
+-- name: wire_events
+-- The rows of events.sql's events_between ($1..$9 as there; spliced in) in one row: n events; their timestamps
+-- (microseconds), seqs and item lengths plus one (for the comma) as big-endian int8s; the items joined by commas.
+SELECT count(*)::bigint AS n,
+       COALESCE(string_agg(int8send(micros), ''::bytea), ''::bytea) AS timestamps,
+       COALESCE(string_agg(int8send(seq), ''::bytea), ''::bytea) AS seqs,
+       COALESCE(string_agg(int8send(octet_length(item)::bigint + 1), ''::bytea), ''::bytea) AS lengths,
+       convert_to(COALESCE(string_agg(item, ','), ''), 'UTF8') AS body
+-- The aggregates read the rows in the order of the subquery, which sorts them by (event_timestamp, seq).
+FROM (
+    SELECT (extract(epoch FROM event_timestamp) * 1000000)::bigint AS micros, seq, {wire_item} AS item
+    FROM ({events_between}) AS e
+) AS w
+
+-- name: wire_state
+-- The state_at query of events.sql ($1..$8 as there; spliced in) as items joined by commas, $9 items a row, with
+-- the number of rows (chunks) in each. PostgreSQL, not the client, holds the state while it is chunked.
+SELECT count(*) OVER () AS chunks, convert_to(string_agg(item, ','), 'UTF8') AS body
+FROM (
+    SELECT {wire_item} AS item, (row_number() OVER () - 1) / $9 AS chunk
+    FROM ({state_at}) AS s
+) AS w
+GROUP BY chunk
+
+-- name: rest_state
+-- The state_at query of events.sql ($1..$8 as there; spliced in) as the items of GET /replay/state (a wire item
+-- with the event's seq last, byte for byte as msgspec encodes store.events.StoredEvent) joined by commas, $9 a row,
+-- with the number of rows (chunks) in each.
+SELECT count(*) OVER () AS chunks, convert_to(string_agg(left({wire_item}, -1) || ',"seq":' || seq || '}', ','), 'UTF8') AS body
+FROM (SELECT s.*, (row_number() OVER () - 1) / $9 AS chunk FROM ({state_at}) AS s) AS w
+GROUP BY chunk
+
+-- name: rest_events
+-- The rows of events.sql's events_between ($1..$9 as there; spliced in) as the items of GET /replay/events (seq
+-- last, as in rest_state), $10 items a row, in order: the items joined by $11 (',' or a newline), their count,
+-- and the time and seq of the last one (where the next page starts).
+SELECT count(*) AS n,
+       convert_to(string_agg(left({wire_item}, -1) || ',"seq":' || seq || '}', $11 ORDER BY event_timestamp, seq),
+                  'UTF8') AS body,
+       max(event_timestamp) AS last_time,
+       (array_agg(seq ORDER BY event_timestamp DESC, seq DESC))[1] AS last_seq
+FROM (
+    SELECT e.*, (row_number() OVER (ORDER BY e.event_timestamp, e.seq) - 1) / $10 AS chunk
+    FROM ({events_between}) AS e
+) AS w
+GROUP BY chunk
+ORDER BY chunk
