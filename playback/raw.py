@@ -36,7 +36,6 @@ class _Item(msgspec.Struct, gc=False):
 
 _WIRE_ITEMS: msgspec.json.Decoder[list[_Item]] = msgspec.json.Decoder(list[_Item])
 _NULL = b"null"
-_EMPTY = b"[]"
 _encode = msgspec.json.Encoder().encode
 
 
@@ -104,9 +103,13 @@ class EventChunk:
 
     def text(self, lo: int, hi: int) -> bytes:
         """The items of events ``lo`` to ``hi - 1``, joined by commas."""
+        return bytes(self.view(lo, hi))
+
+    def view(self, lo: int, hi: int) -> memoryview:
+        """:meth:`text` without copying it."""
         if lo >= hi:
-            return b""
-        return self.body[self.nexts[lo - 1] if lo else 0 : self.nexts[hi - 1] - 1]
+            return memoryview(b"")
+        return memoryview(self.body)[self.nexts[lo - 1] if lo else 0 : self.nexts[hi - 1] - 1]
 
 
 def complete_part(chunk: EventChunk, limit: int, upto: int) -> tuple[EventChunk, int] | int:
@@ -148,18 +151,18 @@ class RawEvents:
 
     @classmethod
     def join(cls, slices: Sequence[tuple[EventChunk, int, int]]) -> RawEvents:
-        """The events ``lo`` to ``hi - 1`` of each ``(chunk, lo, hi)``, in that order."""
-        if not slices:
-            return cls(_EMPTY, array("q"), array("q"))
-        if len(slices) == 1:
-            chunk, lo, hi = slices[0]
-            return cls(b"[" + chunk.text(lo, hi) + b"]", chunk.timestamps[lo:hi], chunk.seqs[lo:hi])
+        """The events ``lo`` to ``hi - 1`` of each ``(chunk, lo, hi)``, in that order; the text is copied once."""
+        parts: list[bytes | memoryview] = [b"["]
         timestamps, seqs = array("q"), array("q")
         for chunk, lo, hi in slices:
-            timestamps.extend(chunk.timestamps[lo:hi])
-            seqs.extend(chunk.seqs[lo:hi])
-        body = b",".join(chunk.text(lo, hi) for chunk, lo, hi in slices if lo < hi)
-        return cls(b"[" + body + b"]", timestamps, seqs)
+            if lo < hi:
+                if len(parts) > 1:
+                    parts.append(b",")
+                parts.append(chunk.view(lo, hi))
+                timestamps.extend(chunk.timestamps[lo:hi])
+                seqs.extend(chunk.seqs[lo:hi])
+        parts.append(b"]")
+        return cls(b"".join(parts), timestamps, seqs)
 
     def __len__(self) -> int:
         return len(self.timestamps)
