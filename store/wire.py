@@ -4,8 +4,7 @@ The queries of ``store.events`` (same arguments, same rows, same order) are wrap
 row as the wire item of the playback protocol (``playback.messages.WireEvent``, byte for byte as the engine would
 encode it) and aggregates the items: a batch of events comes back as one row (the items joined by commas, and the
 timestamps, seqs and item lengths packed beside them, which is all the engine needs to cut frames), a state as one
-row per chunk. The items of ``GET /replay/state`` (a wire item with the ``seq`` last) are made the same way.
-asyncpg then decodes a few ``bytea`` values per batch instead of a record per event.
+row per chunk. asyncpg then decodes a few ``bytea`` values per batch instead of a record per event.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from store.events import (
     NO_FILTERS,
     STATE_AT_SQL,
     EventFilters,
-    Position,
     base_snapshot,
     events_between_arguments,
     set_work_mem,
@@ -33,17 +31,6 @@ _ITEM = _Q["wire_item"]
 _EVENTS_BETWEEN = queries.load("events.sql")["events_between"]
 _EVENTS = _Q["wire_events"].replace("{wire_item}", _ITEM).replace("{events_between}", _EVENTS_BETWEEN)
 _STATE = _Q["wire_state"].replace("{wire_item}", _ITEM).replace("{state_at}", STATE_AT_SQL)
-_REST_STATE = _Q["rest_state"].replace("{wire_item}", _ITEM).replace("{state_at}", STATE_AT_SQL)
-_REST_EVENTS = _Q["rest_events"].replace("{wire_item}", _ITEM).replace("{events_between}", _EVENTS_BETWEEN)
-
-
-@dataclass(frozen=True, slots=True)
-class TextChunk:
-    """Items of ``GET /replay/events`` joined by a separator, how many, and the position of the last one."""
-
-    count: int
-    body: bytes
-    last: Position
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,46 +80,16 @@ class WireReader:
         at: datetime,
         filters: EventFilters = NO_FILTERS,
         *,
-        rest: bool = False,
         work_mem_mb: int | None = None,
     ) -> AsyncGenerator[tuple[int, bytes], None]:
         """The state at ``at`` (as ``EventStore.state_at``) in chunks of wire items joined by commas.
 
-        With ``rest``, the items of ``GET /replay/state`` instead (a wire item with the ``seq`` last). Each chunk
-        comes with the number of chunks; nothing is yielded for an empty state. Consume it with
+        Each chunk comes with the number of chunks; nothing is yielded for an empty state. Consume it with
         ``contextlib.aclosing`` when you may stop early.
         """
         async with self._db.read_connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             await set_work_mem(conn, work_mem_mb)
             base = await base_snapshot(conn, tenant_id, at)
-            query = _REST_STATE if rest else _STATE
-            cursor = await conn.cursor(query, *state_arguments(tenant_id, at, base, filters), self._chunk_size)
+            cursor = await conn.cursor(_STATE, *state_arguments(tenant_id, at, base, filters), self._chunk_size)
             while records := await cursor.fetch(1):
                 yield int(records[0]["chunks"]), records[0]["body"]
-
-    async def rest_events(
-        self,
-        tenant_id: uuid.UUID,
-        start: datetime,
-        end: datetime,
-        filters: EventFilters = NO_FILTERS,
-        *,
-        separator: bytes = b",",
-        after: Position | None = None,
-        limit: int | None = None,
-        work_mem_mb: int | None = None,
-    ) -> AsyncGenerator[TextChunk, None]:
-        """The events of ``EventStore.events_between`` (same arguments) as items of ``GET /replay/events``.
-
-        A chunk at a time, in order, each chunk's items joined by ``separator`` (a comma, or a newline for NDJSON).
-        Consume it with ``contextlib.aclosing`` when you may stop early.
-        """
-        if limit is not None and limit <= 0:
-            raise ValueError("limit must be > 0")
-        arguments = events_between_arguments(tenant_id, start, end, filters, after, limit)
-        async with self._db.read_connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            await set_work_mem(conn, work_mem_mb)
-            cursor = await conn.cursor(_REST_EVENTS, *arguments, self._chunk_size, separator.decode())
-            while records := await cursor.fetch(1):
-                row = records[0]
-                yield TextChunk(row["n"], row["body"], Position(row["last_time"], row["last_seq"]))

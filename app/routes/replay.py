@@ -1,8 +1,7 @@
 """The replay reads of seed 000: the state at T, the events between two instants, and the playback range.
 
 Bodies are streamed: the state and long event windows go out chunk by chunk as PostgreSQL's cursor yields them,
-each chunk's items written as JSON text by PostgreSQL itself (``store.wire``), with ``entity_state`` passed
-through as the stored text. The first chunk is read before the answer starts,
+with ``entity_state`` passed through as the stored JSON text. The first chunk is read before the answer starts,
 so that an unavailable database is still a 503 in the envelope rather than a cut connection.
 """
 
@@ -11,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get
@@ -35,16 +34,13 @@ from app.errors import validation_error
 from app.routes.sessions import parse_uuid
 from app.services import PrincipalDep, Services, ServicesDep
 from app.web import envelope, rfc3339, utc_now, utc_now_rfc3339
-from store.events import Position
+from store.events import StoredEvent
 from store.rollup import MAX_BUCKETS, histogram
-from store.wire import TextChunk, WireReader
 
 SessionHeader = Annotated[str | None, HeaderParameter(name="X-Session-ID")]
 """The session a replay call works in (``X-Session-ID``), else the ``session_id`` query parameter."""
 
 _ENCODER = msgspec.json.Encoder()
-_Chunk = TypeVar("_Chunk", tuple[int, bytes], TextChunk)
-"""A chunk of items as JSON text made by PostgreSQL: of a state, or of events with where they end."""
 _NDJSON = "application/x-ndjson"
 _MAX_PAGE = 100_000
 
@@ -59,15 +55,22 @@ async def _session_and_range(
     return playback_range(services.runtime.current, utc_now(), earliest)
 
 
-async def _first_chunk(chunks: AsyncGenerator[_Chunk, None]) -> _Chunk | None:
-    # Read before the answer starts, so that an unavailable database is still a 503 in the envelope.
+async def _first_chunk(
+    chunks: AsyncGenerator[list[StoredEvent], None],
+) -> list[StoredEvent]:
     try:
         return await anext(chunks)
     except StopAsyncIteration:
-        return None
+        return []
     except BaseException:
         await chunks.aclose()
         raise
+
+
+def _json_items(chunk: list[StoredEvent], first: bool) -> bytes:
+    # Encode a chunk as a JSON array and splice its inside into the surrounding array.
+    inner = _ENCODER.encode(chunk)[1:-1]
+    return inner if first else b"," + inner
 
 
 @get("/replay/range", tags=["replay"], summary="The playback range")
@@ -93,9 +96,8 @@ async def get_state(
     filters = parse_filters(tables, filter_tables, filter_min_timestamp)
     window = await _session_and_range(services, principal, x_session_id, session_id)
     at = window.end if timestamp is None else check_in_range(parse_instant(timestamp, "timestamp"), window, "timestamp")
-    # The items come as JSON text made by PostgreSQL (store.wire), a chunk at a time.
-    chunks = WireReader(services.db).state_chunks(
-        principal.tenant_id, at, filters, rest=True, work_mem_mb=services.runtime.current.query_work_mem_mb
+    chunks = services.events.state_at(
+        principal.tenant_id, at, filters, work_mem_mb=services.runtime.current.query_work_mem_mb
     )
     first = await _first_chunk(chunks)
 
@@ -103,9 +105,10 @@ async def get_state(
         async with contextlib.aclosing(chunks):
             yield b'{"data":['
             count = 0
-            async for _, chunk in _all_chunks(first, chunks):
-                yield chunk if count == 0 else b"," + chunk
-                count += 1
+            async for chunk in _all_chunks(first, chunks):
+                if chunk:
+                    yield _json_items(chunk, count == 0)
+                    count += len(chunk)
             yield f'],"message":"Get initial state successfully","sent_at":"{utc_now_rfc3339()}"}}'.encode()
 
     return Stream(body(), media_type="application/json")
@@ -138,40 +141,19 @@ async def get_events(
     first_instant = check_in_range(parse_instant(start, "start"), window, "start")
     last_instant = check_in_range(parse_instant(end, "end"), window, "end")
     check_window(first_instant, last_instant, window)
-    ndjson = _NDJSON in request.headers.get("accept", "")
-    work_mem_mb = services.runtime.current.query_work_mem_mb
-    # The items come as JSON text made by PostgreSQL (store.wire), a chunk at a time.
-    chunks = WireReader(services.db).rest_events(
+    chunks = services.events.events_between(
         principal.tenant_id,
         first_instant,
         last_instant,
         filters,
-        separator=b"\n" if ndjson else b",",
         after=after,
-        limit=page_size,
-        work_mem_mb=work_mem_mb,
+        # One more than the page tells whether another page follows.
+        limit=None if page_size is None else page_size + 1,
+        work_mem_mb=services.runtime.current.query_work_mem_mb,
     )
-
-    async def next_cursor(pager: _Pager) -> str | None:
-        # A full page has a next one when one more event follows its last.
-        if page_size is None or pager.count < page_size or pager.last is None:
-            return None
-        rest = services.events.events_between(
-            principal.tenant_id,
-            first_instant,
-            last_instant,
-            filters,
-            after=pager.last,
-            limit=1,
-            work_mem_mb=work_mem_mb,
-        )
-        async with contextlib.aclosing(rest):
-            more = [chunk async for chunk in rest if chunk]
-        return encode_cursor(pager.last) if more else None
-
-    if ndjson:
-        return await _ndjson_events(chunks, page_size, next_cursor)
-    return await _json_events(chunks, page_size, next_cursor)
+    if _NDJSON in request.headers.get("accept", ""):
+        return await _ndjson_events(chunks, page_size)
+    return await _json_events(chunks, page_size)
 
 
 def _page_size(limit: str | None) -> int | None:
@@ -183,64 +165,69 @@ def _page_size(limit: str | None) -> int | None:
 
 
 class _Pager:
-    """Counts the items sent, and remembers where the last one was (where a next page starts)."""
+    """Keeps at most a page of items; the store is asked for one more, whose presence means a next page."""
 
-    def __init__(self) -> None:
+    def __init__(self, page_size: int | None) -> None:
+        self.page_size = page_size
         self.count = 0
-        self.last: Position | None = None
+        self._last: StoredEvent | None = None
+        self._more = False
 
-    def take(self, chunk: TextChunk) -> bytes:
-        self.count += chunk.count
-        self.last = chunk.last
-        return chunk.body
+    def take(self, chunk: list[StoredEvent]) -> list[StoredEvent]:
+        if self.page_size is not None and self.count + len(chunk) > self.page_size:
+            chunk = chunk[: self.page_size - self.count]
+            self._more = True
+        if chunk:
+            self._last = chunk[-1]
+        self.count += len(chunk)
+        return chunk
+
+    @property
+    def next_cursor(self) -> str | None:
+        """Where the next page starts, when there is one."""
+        return encode_cursor(self._last.position) if self._more and self._last is not None else None
 
 
-async def _all_chunks(first: _Chunk | None, rest: AsyncGenerator[_Chunk, None]) -> AsyncIterator[_Chunk]:
-    if first is not None:
-        yield first
+async def _all_chunks(
+    first: list[StoredEvent], rest: AsyncGenerator[list[StoredEvent], None]
+) -> AsyncIterator[list[StoredEvent]]:
+    yield first
     async for chunk in rest:
         yield chunk
 
 
-async def _json_events(
-    chunks: AsyncGenerator[TextChunk, None],
-    page_size: int | None,
-    next_cursor: Callable[[_Pager], Awaitable[str | None]],
-) -> Stream:
+async def _json_events(chunks: AsyncGenerator[list[StoredEvent], None], page_size: int | None) -> Stream:
     first = await _first_chunk(chunks)
-    pager = _Pager()
+    pager = _Pager(page_size)
 
     async def body() -> AsyncIterator[bytes]:
         async with contextlib.aclosing(chunks):
             yield b'{"data":['
             async for chunk in _all_chunks(first, chunks):
-                yield pager.take(chunk) if pager.count == 0 else b"," + pager.take(chunk)
-        page = {"limit": page_size, "count": pager.count, "next_cursor": await next_cursor(pager)}
-        tail = {"message": "Successfully retrieved transaction logs.", "page": page, "sent_at": utc_now_rfc3339()}
-        yield b"]," + _ENCODER.encode(tail)[1:]
+                items = pager.take(chunk)
+                if items:
+                    yield _json_items(items, pager.count == len(items))
+            page = {"limit": page_size, "count": pager.count, "next_cursor": pager.next_cursor}
+            tail = {"message": "Successfully retrieved transaction logs.", "page": page, "sent_at": utc_now_rfc3339()}
+            yield b"]," + _ENCODER.encode(tail)[1:]
 
     return Stream(body(), media_type="application/json")
 
 
-async def _ndjson_events(
-    chunks: AsyncGenerator[TextChunk, None],
-    page_size: int | None,
-    next_cursor: Callable[[_Pager], Awaitable[str | None]],
-) -> Stream:
+async def _ndjson_events(chunks: AsyncGenerator[list[StoredEvent], None], page_size: int | None) -> Stream:
     first = await _first_chunk(chunks)
-    pager = _Pager()
     if page_size is not None:
         # The next cursor goes in a header, so a page (bounded by its size) is read whole before it is sent.
+        pager = _Pager(page_size)
         async with contextlib.aclosing(chunks):
-            lines = [pager.take(chunk) + b"\n" async for chunk in _all_chunks(first, chunks)]
-        cursor = await next_cursor(pager)
-        headers = {"X-Next-Cursor": cursor} if cursor else {}
+            lines = [_ENCODER.encode_lines(pager.take(chunk)) async for chunk in _all_chunks(first, chunks)]
+        headers = {"X-Next-Cursor": pager.next_cursor} if pager.next_cursor else {}
         return Stream(iter(lines), media_type=_NDJSON, headers=headers)
 
     async def body() -> AsyncIterator[bytes]:
         async with contextlib.aclosing(chunks):
             async for chunk in _all_chunks(first, chunks):
-                yield pager.take(chunk) + b"\n"
+                yield _ENCODER.encode_lines(chunk)
 
     return Stream(body(), media_type=_NDJSON)
 

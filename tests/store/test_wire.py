@@ -1,7 +1,7 @@
 """Events and states as wire text made by PostgreSQL (``store.wire``): byte for byte what the engine made from
-``StoredEvent`` rows before (one ``ChangeEvent`` per row, encoded by ``playback.messages.encode_events``; for
-``GET /replay/state``, the ``StoredEvent`` encoded by msgspec), for random histories with unicode names and large,
-nested ``entity_state``; and played through a session, exactly the reference model's events."""
+``StoredEvent`` rows before (one ``ChangeEvent`` per row, encoded by ``playback.messages.encode_events``), for
+random histories with unicode names and large, nested ``entity_state``; and played through a session, exactly the
+reference model's events."""
 
 import asyncio
 import itertools
@@ -29,7 +29,6 @@ EXAMPLES = settings(
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 SPAN_US = 20 * 60 * 1_000_000
-_ENCODER = msgspec.json.Encoder()
 
 # PostgreSQL text holds any character but NUL; lone surrogates are not text.
 _text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=8)
@@ -105,29 +104,6 @@ async def test_wire_events_are_the_bytes_the_engine_encoded_from_stored_events(e
 
 
 @EXAMPLES
-@given(history=histories(), bounds=st.tuples(_instants, _instants).map(sorted), limit=st.none() | st.integers(1, 8))
-async def test_rest_events_are_the_bytes_the_api_encoded_from_stored_events(events, wire, history, bounds, limit):
-    tenant = uuid.uuid4()
-    await ingest(events, tenant, history)
-    start, end = bounds
-    before = await read_events(events, tenant, start, end, EventFilters(), limit=limit)
-    after = before[0].position if before else None
-    for separator, expected in ((b",", msgspec.json.encode(before)[1:-1]), (b"\n", _ENCODER.encode_lines(before))):
-        chunks = [chunk async for chunk in wire.rest_events(tenant, start, end, separator=separator, limit=limit)]
-        assert (
-            separator.join(chunk.body for chunk in chunks) + (b"\n" if chunks and separator == b"\n" else b"")
-            == expected
-        )
-        assert sum(chunk.count for chunk in chunks) == len(before)
-        assert all(0 < chunk.count <= 3 for chunk in chunks)
-        assert (chunks[-1].last if chunks else None) == (before[-1].position if before else None)
-    # Paging continues after a position, as the store's own read does.
-    rest = await read_events(events, tenant, start, end, EventFilters(), after=after)
-    paged = [chunk async for chunk in wire.rest_events(tenant, start, end, after=after)]
-    assert b",".join(chunk.body for chunk in paged) == msgspec.json.encode(rest)[1:-1]
-
-
-@EXAMPLES
 @given(history=histories(), at=_instants)
 async def test_wire_state_chunks_hold_the_bytes_of_every_item_of_the_state_once(events, wire, history, at):
     tenant = uuid.uuid4()
@@ -142,15 +118,6 @@ async def test_wire_state_chunks_hold_the_bytes_of_every_item_of_the_state_once(
     assert items == before
     assert len(before) == len(model_state(history, at, EventFilters()))
     assert all(count == len(chunks) == -(-len(before) // 3) for count, _ in chunks)
-    # GET /replay/state's items: the stored event as msgspec encoded it, seq last.
-    rest = sorted(
-        [
-            bytes(item)
-            async for _, body in wire.state_chunks(tenant, at, rest=True)
-            for item in msgspec.json.decode(b"[" + body + b"]", type=list[msgspec.Raw])
-        ]
-    )
-    assert rest == sorted(msgspec.json.encode(item) for item in await read_state(events, tenant, at, EventFilters()))
 
 
 @EXAMPLES

@@ -34,27 +34,3 @@ FROM (
     FROM ({state_at}) AS s
 ) AS w
 GROUP BY chunk
-
--- name: rest_state
--- The state_at query of events.sql ($1..$8 as there; spliced in) as the items of GET /replay/state (a wire item
--- with the event's seq last, byte for byte as msgspec encodes store.events.StoredEvent) joined by commas, $9 a row,
--- with the number of rows (chunks) in each.
-SELECT count(*) OVER () AS chunks, convert_to(string_agg(left({wire_item}, -1) || ',"seq":' || seq || '}', ','), 'UTF8') AS body
-FROM (SELECT s.*, (row_number() OVER () - 1) / $9 AS chunk FROM ({state_at}) AS s) AS w
-GROUP BY chunk
-
--- name: rest_events
--- The rows of events.sql's events_between ($1..$9 as there; spliced in) as the items of GET /replay/events (seq
--- last, as in rest_state), $10 items a row, in order: the items joined by $11 (',' or a newline), their count,
--- and the time and seq of the last one (where the next page starts).
-SELECT count(*) AS n,
-       convert_to(string_agg(left({wire_item}, -1) || ',"seq":' || seq || '}', $11 ORDER BY event_timestamp, seq),
-                  'UTF8') AS body,
-       max(event_timestamp) AS last_time,
-       (array_agg(seq ORDER BY event_timestamp DESC, seq DESC))[1] AS last_seq
-FROM (
-    SELECT e.*, (row_number() OVER (ORDER BY e.event_timestamp, e.seq) - 1) / $10 AS chunk
-    FROM ({events_between}) AS e
-) AS w
-GROUP BY chunk
-ORDER BY chunk
