@@ -14,9 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.playback_source import StoreEventSource
+from app.live.source import StoreEventSource
 from playback.frames import ChangeEvent
-from playback.messages import encode_events, to_micros
+from playback.instants import to_micros
+from playback.messages import encode_events
 from playback.raw import EventChunk
 from playback.session import PlaybackSession
 from store.events import EventFilters, EventStore, NewEvent, StoredEvent
@@ -64,7 +65,7 @@ def histories(draw) -> list[Ev]:
 
 
 def old_path(item: StoredEvent) -> ChangeEvent:
-    """How the engine saw a stored event before (``app.playback_source.change_event``)."""
+    """How the engine saw a stored event before (``app.live.source.change_event`` before issue 10)."""
     state = bytes(item.entity_state)
     return ChangeEvent(
         item.seq,
