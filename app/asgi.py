@@ -64,6 +64,8 @@ def _start_loops(services: Services, liveness: SessionLiveness) -> None:
     maintenance = Maintenance(services.db, services.redis, runtime, services.jobs)
     background.every("retention", STEP_PERIOD_S, maintenance.retention_step)
     background.every("rollup-refresh", STEP_PERIOD_S, maintenance.rollup_step)
+    # The runner's step waits for work itself (a wake-up or its idle poll).
+    background.every("exports", 0.0, services.export_runner.step)
 
 
 _SHUTDOWN_STEP_S = 10.0

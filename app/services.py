@@ -13,11 +13,13 @@ from app.auth import Authenticator, Principal, bearer_token, require_admin
 from app.background import BackgroundTasks
 from app.coordination.redis import RedisConnection
 from app.domain.admin_settings import RuntimeSettings
+from app.domain.exports import ExportRunner, ExportWriter
 from app.domain.sessions import SessionService
 from app.live.cluster import PlaybackCluster
 from app.live.registry import PlaybackHub
 from app.settings import Settings
 from store.events import EventStore
+from store.exports import ExportFiles
 from store.jobs import JobRepository
 from store.playback import PlaybackStore
 from store.pool import Database
@@ -47,12 +49,19 @@ class Services:
     """The sessions played and watched on this replica (closed by the app's lifespan)."""
     jobs: JobRepository = field(init=False)
     """Background jobs: retention, rollup refresh, ... (built from ``db``)."""
+    export_files: ExportFiles = field(init=False)
+    """The stored files of exports (built from ``db``)."""
+    export_runner: ExportRunner = field(init=False)
+    """This replica's export worker (its loop is started with the others)."""
 
     def __post_init__(self) -> None:
         self.events = EventStore(self.db)
         self.snapshots = SnapshotStore(self.db)
         self.tenant_configs = TenantConfigRepository(self.db)
         self.jobs = JobRepository(self.db)
+        self.export_files = ExportFiles(self.db)
+        writer = ExportWriter(self.events, self.export_files)
+        self.export_runner = ExportRunner(self.jobs, self.export_files, writer, self.redis)
         self.playback = PlaybackHub(
             self.settings,
             self.sessions,

@@ -25,9 +25,11 @@ async def recorded_versions(dsn: str) -> list[int]:
         await conn.close()
 
 
-def test_shipped_migrations_are_numbered_without_gaps():
+def test_shipped_migrations_are_numbered_in_order():
+    # Gaps are allowed: parallel branches are given their numbers in advance.
     versions = [migration.version for migration in available_migrations()]
-    assert versions == list(range(1, len(versions) + 1))
+    assert versions[0] == 1
+    assert versions == sorted(set(versions))
 
 
 async def test_a_fresh_database_gets_every_migration_once(empty_database):

@@ -1,6 +1,6 @@
 """Thin route modules: parse, call a service, shape the answer."""
 
-from app.routes import admin, configuration, health, ingest, replay, rnr, sessions, ws
+from app.routes import admin, configuration, exports, health, ingest, replay, rnr, sessions, ws
 
 API_ROUTES = [
     *health.ROUTES,
@@ -9,6 +9,7 @@ API_ROUTES = [
     *ingest.ROUTES,
     *configuration.ROUTES,
     *replay.ROUTES,
+    *exports.ROUTES,
     *rnr.ROUTES,
     *ws.ROUTES,
 ]
