@@ -1,6 +1,6 @@
 """Thin route modules: parse, call a service, shape the answer."""
 
-from app.routes import admin, configuration, exports, health, ingest, replay, rnr, sessions, ws
+from app.routes import admin, bookmarks, configuration, exports, health, ingest, replay, rnr, sessions, ws
 
 API_ROUTES = [
     *health.ROUTES,
@@ -10,6 +10,7 @@ API_ROUTES = [
     *configuration.ROUTES,
     *replay.ROUTES,
     *exports.ROUTES,
+    *bookmarks.ROUTES,
     *rnr.ROUTES,
     *ws.ROUTES,
 ]

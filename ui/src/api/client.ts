@@ -582,3 +582,42 @@ export async function setSnapshotListTables(tables: string, options?: CallOption
     options,
   );
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Bookmarks (per user): instants with a note.
+
+export interface Bookmark {
+  id: string;
+  at: string;
+  note: string;
+  created_at: string;
+}
+
+/** The caller's bookmarks with `start <= at <= end`, in time order (every page, at most `max` of them). */
+export async function listBookmarks(start: Date, end: Date, max = 1000, options?: CallOptions): Promise<Bookmark[]> {
+  const found: Bookmark[] = [];
+  let cursor: string | null | undefined = null;
+  do {
+    const page: Envelope<Bookmark[]> | null = await call<Bookmark[]>(
+      {
+        operation: "list_bookmarks",
+        method: "GET",
+        path: "/bookmarks",
+        query: { start: start.toISOString(), end: end.toISOString(), limit: 500, cursor },
+      },
+      options,
+    );
+    if (!page) break;
+    found.push(...page.data);
+    cursor = page.page?.next_cursor;
+  } while (cursor && found.length < max);
+  return found.slice(0, max);
+}
+
+export async function createBookmark(at: Date, note: string, options?: CallOptions): Promise<Bookmark> {
+  return data<Bookmark>({ operation: "create_bookmark", method: "POST", path: "/bookmarks", body: { at: at.toISOString(), note } }, options);
+}
+
+export async function deleteBookmark(id: string, options?: CallOptions): Promise<void> {
+  await call({ operation: "delete_bookmark", method: "DELETE", path: `/bookmarks/${encodeURIComponent(id)}` }, options);
+}

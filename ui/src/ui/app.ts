@@ -31,6 +31,7 @@ import { type ConnectionState, ReplaySocket, replaySocketUrl } from "../api/sock
 import { MapView } from "../map/map.js";
 import { type EntityRecord, EntityStore } from "../model/entities.js";
 import { Metrics } from "./metrics.js";
+import { Bookmarks } from "./bookmarks.js";
 import { Timeline } from "./timeline.js";
 import { Toaster, byId, decodeJwt, formatDuration, formatUtc, fromInputValue, h, openDialog, toInputValue } from "./dom.js";
 
@@ -98,6 +99,7 @@ export class App {
   private readonly toaster: Toaster;
   private map!: MapView;
   private timeline!: Timeline;
+  private bookmarks!: Bookmarks;
   private config: UiConfig = { tile_url: null, dev_mode: false, frame_interval_ms: 100 };
   private token: string | null = null;
   private claims: Claims | null = null;
@@ -609,6 +611,7 @@ export class App {
     (this.el["from"] as HTMLInputElement).value = toInputValue(start);
     (this.el["to"] as HTMLInputElement).value = toInputValue(end);
     this.timeline?.setWindow(start, end);
+    this.bookmarks?.setWindow(start, end);
     if (fromServer || this.token) void this.loadHistogram();
   }
 
@@ -754,6 +757,8 @@ export class App {
     const presetButtons = presets.map(([label, hours]) => h("button", { class: "ghost small", onclick: () => this.presetWindow(hours) }, label));
     const histogramNote = h("span", { class: "muted small", hidden: true, "data-testid": "histogram-note" }, "no histogram");
     const rangeInfo = h("span", { class: "muted small", "data-testid": "range-info" });
+    const bookmarkTrack = h("div", { class: "bookmark-track", "data-testid": "bookmarks" });
+    const bookmarkControls = h("span", { class: "bookmark-controls" });
     player.append(
       h(
         "div",
@@ -765,7 +770,8 @@ export class App {
         h("div", { class: "window" }, h("span", { class: "muted small" }, "Window UTC"), from, h("span", { class: "muted" }, "→"), to, apply, ...presetButtons),
       ),
       canvas,
-      h("div", { class: "player-foot" }, rangeInfo, histogramNote, h("span", { class: "muted small keys" }, "Space play/pause · ←/→ step · +/− speed · F fit · Esc unfollow")),
+      bookmarkTrack,
+      h("div", { class: "player-foot" }, rangeInfo, histogramNote, bookmarkControls, h("span", { class: "muted small keys" }, "Space play/pause · ←/→ step · +/− speed · F fit · Esc unfollow")),
     );
     for (const input of [from, to]) {
       input.addEventListener("keydown", (event) => {
@@ -774,6 +780,13 @@ export class App {
     }
     Object.assign(this.el, { play, pause, back, forward, speed, position, status, count, from, to, apply, histogramNote, rangeInfo });
     this.timeline = new Timeline({ canvas, onSeek: (ms) => this.seek(ms), colorOf: (table) => this.store.colorOf(table) });
+    this.bookmarks = new Bookmarks({
+      track: bookmarkTrack,
+      controls: bookmarkControls,
+      onSeek: (ms) => this.seek(ms),
+      position: () => (this.attached && this.serverRange ? this.clock.position(performance.now()) : null),
+      notify: (kind, title, text) => this.toaster.show(kind, title, text),
+    });
     canvas.addEventListener("keydown", (event) => {
       if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
         event.preventDefault();
