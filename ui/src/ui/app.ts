@@ -29,7 +29,9 @@ import {
 import { type Decision, DisplayClock, MAX_SPEED, MIN_SPEED, type PlayState } from "../api/protocol.js";
 import { type ConnectionState, ReplaySocket, replaySocketUrl } from "../api/socket.js";
 import { MapView } from "../map/map.js";
+import { TrailLayer } from "../map/trails.js";
 import { type EntityRecord, EntityStore } from "../model/entities.js";
+import { Trails } from "../model/trails.js";
 import { Metrics } from "./metrics.js";
 import { Bookmarks } from "./bookmarks.js";
 import { Timeline } from "./timeline.js";
@@ -98,6 +100,8 @@ export class App {
   readonly metrics = new Metrics();
   private readonly toaster: Toaster;
   private map!: MapView;
+  private readonly trails = new Trails({ lengthMs: 5 * 60_000 });
+  private trailLayer!: TrailLayer;
   private timeline!: Timeline;
   private bookmarks!: Bookmarks;
   private config: UiConfig = { tile_url: null, dev_mode: false, frame_interval_ms: 100 };
@@ -146,6 +150,7 @@ export class App {
       onFlush: (ms, features) => this.metrics.record("flush", ms, features),
     });
     this.map.onFollowChange = (fid) => this.renderFollow(fid);
+    this.trailLayer = new TrailLayer(this.map.map, this.trails, (table) => this.store.colorOf(table));
     this.installKeyboard();
     this.renderAuth();
     this.render();
@@ -438,6 +443,7 @@ export class App {
     setCurrentSession(null);
     sessionStorage.removeItem(SESSION_KEY);
     this.store.clear();
+    this.trails.clear();
     this.map?.select(null);
     this.map?.follow(null);
     this.map?.requestFlush();
@@ -486,6 +492,7 @@ export class App {
         if (message.chunk >= message.chunks) {
           this.clock.set(Date.parse(message.timestamp), now, this.clock.state, this.clock.speed);
           this.metrics.count("states");
+          this.trails.clear();
           this.awaitingState = false;
         }
         this.metrics.record("state", performance.now() - receivedAt, message.entities.length);
@@ -498,6 +505,7 @@ export class App {
       case "events": {
         const { message } = decision;
         this.store.applyEvents(message.events);
+        if (this.trailLayer.enabled) this.trails.addEvents(message.events);
         this.clock.advanceTo(Date.parse(message.to), now);
         if (message.conflated) this.metrics.count("conflated");
         this.metrics.record("events", performance.now() - receivedAt, message.events.length);
@@ -715,9 +723,16 @@ export class App {
     const fit = h("button", { "data-testid": "fit", title: "Fit the map to the data (F)", onclick: () => this.map.fitToData() }, "Fit to data");
     const follow = h("button", { "data-testid": "follow", title: "Follow the selected entity", onclick: () => this.toggleFollow() }, "Follow selected");
     const diagnostics = h("dl", { class: "diagnostics", "data-testid": "diagnostics" });
+    const trailToggle = h("input", { type: "checkbox", "data-testid": "trails-toggle" });
+    const trailLength = h("select", { "data-testid": "trails-minutes", "aria-label": "Trail length" });
+    for (const minutes of [1, 5, 15, 60]) trailLength.append(h("option", { value: String(minutes) }, `${minutes} min`));
+    trailLength.value = "5";
+    trailToggle.addEventListener("change", () => this.trailLayer.setEnabled(trailToggle.checked));
+    trailLength.addEventListener("change", () => (this.trails.lengthMs = Number(trailLength.value) * 60_000));
+    const trails = h("label", { class: "trails", title: "Draw where each entity was over the last minutes of playback" }, trailToggle, " Trails ", trailLength);
     side.append(
       h("section", {}, h("h3", {}, "Session"), sessionInfo, h("div", { class: "row" }, create, controlRoom, end)),
-      h("section", {}, h("h3", {}, "Layers"), legend, h("div", { class: "row" }, fit, follow)),
+      h("section", {}, h("h3", {}, "Layers"), legend, trails, h("div", { class: "row" }, fit, follow)),
       h("details", { class: "diag", ontoggle: () => this.renderDiagnostics() }, h("summary", {}, "Diagnostics"), diagnostics),
     );
     Object.assign(this.el, { sessionInfo, create, controlRoom, end, legend, fit, follow, diagnostics });
@@ -930,6 +945,7 @@ export class App {
     const now = performance.now();
     this.map.onAnimationFrame(now);
     const position = this.attached && this.serverRange ? this.clock.position(now) : null;
+    this.trailLayer.onAnimationFrame(now, position);
     if (position !== null) {
       const second = Math.floor(position / 1000);
       if (second !== this.shownSecond) {
@@ -973,6 +989,7 @@ export class App {
   debugApi(): Record<string, unknown> {
     return {
       entityCount: () => this.store.size,
+      trailsDrawn: () => this.trailLayer.drawn,
       sample: (limit = 20) => this.store.sample(limit),
       metrics: () => this.metrics.summary(),
       counters: () => this.metrics.counters(),
