@@ -28,13 +28,11 @@ import asyncpg
 import msgspec
 
 from store import queries
-from store.errors import BeforeRetainedHistoryError
 from store.pool import Connection, Database
 
 _Q = queries.load("events.sql")
 _NULL = msgspec.Raw(b"null")
 _MAX_SEQ = 2**63 - 1
-_BATCH_COLUMNS = ("tenant_id", "event_timestamp", "table_name", "entity_id", "op", "entity_state", "event_id")
 
 DEFAULT_CHUNK_SIZE = 2000
 """Items per chunk of a streamed read (and rows per cursor round trip)."""
@@ -70,6 +68,8 @@ class NewEvent(msgspec.Struct, frozen=True, gc=False):
     event_timestamp: datetime
     event_id: str = ""
     """Client identity of the event; '' makes ``(table_name, entity_id, op, event_timestamp)`` the identity."""
+    txn: str = ""
+    """The source transaction the event belongs to ('' none); see ``store.recording``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +78,8 @@ class IngestResult:
 
     accepted: int
     duplicates: int
+    truncated: int = 0
+    """Entities deleted by the batch's truncates."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -177,17 +179,6 @@ STATE_AT_SQL: str = _Q["state_at"]
 """The state query (``$1..$8`` as :func:`state_arguments` builds them); checkpoints insert its rows."""
 
 
-def _refuse_retained(events: Sequence[NewEvent], retained: Sequence[asyncpg.Record]) -> None:
-    """Raise when an event falls at or before its tenant's retained history (see BeforeRetainedHistoryError)."""
-    cut = {row["tenant_id"]: row["retained_from"] for row in retained}
-    if not cut:
-        return
-    for row, event in enumerate(events):
-        limit = cut.get(event.tenant_id)
-        if limit is not None and event.event_timestamp <= limit:
-            raise BeforeRetainedHistoryError(row, limit)
-
-
 class EventStore:
     """Ingest and reads of change events over a :class:`store.pool.Database`."""
 
@@ -200,30 +191,17 @@ class EventStore:
     async def ingest(self, events: Sequence[NewEvent]) -> IngestResult:
         """Store a batch atomically; events whose identity is already stored are skipped and counted.
 
-        The batch is copied (binary COPY) into a per-connection staging table and moved into ``events`` by one
-        ``INSERT ... ON CONFLICT DO NOTHING``. In the same transaction, every snapshot of a tenant taken at or
-        after the tenant's earliest new event becomes 'invalid' (it misses the event), so late events never make
-        an answer wrong.
+        See ``store.recording``: the batch is copied into a staging table and moved into ``events`` with
+        ``INSERT ... ON CONFLICT DO NOTHING``; source transactions get one instant and truncates delete their
+        table's entities. In the same transaction, every snapshot of a tenant taken at or after the tenant's
+        earliest new event becomes 'invalid' (it misses the event), so late events never make an answer wrong.
         """
+        from store.recording import record  # noqa: PLC0415 - recording builds on this module's queries
+
         if not events:
             return IngestResult(0, 0)
-        tenants = sorted({e.tenant_id for e in events})
-        records = (
-            (e.tenant_id, e.event_timestamp, e.table_name, e.entity_id, e.op, e.entity_state, e.event_id)
-            for e in events
-        )
         async with self._db.connection() as conn, conn.transaction():
-            await conn.execute(_Q["lock_tenants_for_ingest"], tenants)
-            _refuse_retained(events, await conn.fetch(_Q["retained_from_of"], tenants))
-            await conn.execute(_Q["create_ingest_batch"])
-            await conn.copy_records_to_table("ingest_batch", records=records, columns=_BATCH_COLUMNS)
-            stored = await conn.fetch(_Q["insert_events"])
-            if stored:
-                await conn.execute(
-                    _Q["after_ingest"], [r["tenant_id"] for r in stored], [r["earliest"] for r in stored]
-                )
-        accepted = sum(r["accepted"] for r in stored)
-        return IngestResult(accepted, len(events) - accepted)
+            return await record(conn, events)
 
     async def state_at(
         self,

@@ -20,6 +20,7 @@ from litestar.params import FromQuery, HeaderParameter
 from litestar.response import Stream
 
 from app.auth import Principal
+from app.domain.paging import EventPage
 from app.domain.replay import (
     PlaybackRange,
     check_in_range,
@@ -141,19 +142,19 @@ async def get_events(
     first_instant = check_in_range(parse_instant(start, "start"), window, "start")
     last_instant = check_in_range(parse_instant(end, "end"), window, "end")
     check_window(first_instant, last_instant, window)
-    chunks = services.events.events_between(
+    page = EventPage(
+        services.events,
         principal.tenant_id,
         first_instant,
         last_instant,
         filters,
         after=after,
-        # One more than the page tells whether another page follows.
-        limit=None if page_size is None else page_size + 1,
+        size=page_size,
         work_mem_mb=services.runtime.current.query_work_mem_mb,
     )
     if _NDJSON in request.headers.get("accept", ""):
-        return await _ndjson_events(chunks, page_size)
-    return await _json_events(chunks, page_size)
+        return await _ndjson_events(page)
+    return await _json_events(page)
 
 
 def _page_size(limit: str | None) -> int | None:
@@ -164,28 +165,8 @@ def _page_size(limit: str | None) -> int | None:
     return int(limit)
 
 
-class _Pager:
-    """Keeps at most a page of items; the store is asked for one more, whose presence means a next page."""
-
-    def __init__(self, page_size: int | None) -> None:
-        self.page_size = page_size
-        self.count = 0
-        self._last: StoredEvent | None = None
-        self._more = False
-
-    def take(self, chunk: list[StoredEvent]) -> list[StoredEvent]:
-        if self.page_size is not None and self.count + len(chunk) > self.page_size:
-            chunk = chunk[: self.page_size - self.count]
-            self._more = True
-        if chunk:
-            self._last = chunk[-1]
-        self.count += len(chunk)
-        return chunk
-
-    @property
-    def next_cursor(self) -> str | None:
-        """Where the next page starts, when there is one."""
-        return encode_cursor(self._last.position) if self._more and self._last is not None else None
+def _next_cursor(page: EventPage) -> str | None:
+    return None if page.next_position is None else encode_cursor(page.next_position)
 
 
 async def _all_chunks(
@@ -196,32 +177,34 @@ async def _all_chunks(
         yield chunk
 
 
-async def _json_events(chunks: AsyncGenerator[list[StoredEvent], None], page_size: int | None) -> Stream:
+async def _json_events(page: EventPage) -> Stream:
+    chunks = page.chunks()
     first = await _first_chunk(chunks)
-    pager = _Pager(page_size)
 
     async def body() -> AsyncIterator[bytes]:
         async with contextlib.aclosing(chunks):
             yield b'{"data":['
+            sent = 0
             async for chunk in _all_chunks(first, chunks):
-                items = pager.take(chunk)
-                if items:
-                    yield _json_items(items, pager.count == len(items))
-            page = {"limit": page_size, "count": pager.count, "next_cursor": pager.next_cursor}
-            tail = {"message": "Successfully retrieved transaction logs.", "page": page, "sent_at": utc_now_rfc3339()}
+                if chunk:
+                    yield _json_items(chunk, sent == 0)
+                    sent += len(chunk)
+            paging = {"limit": page.size, "count": page.count, "next_cursor": _next_cursor(page)}
+            tail = {"message": "Successfully retrieved transaction logs.", "page": paging, "sent_at": utc_now_rfc3339()}
             yield b"]," + _ENCODER.encode(tail)[1:]
 
     return Stream(body(), media_type="application/json")
 
 
-async def _ndjson_events(chunks: AsyncGenerator[list[StoredEvent], None], page_size: int | None) -> Stream:
+async def _ndjson_events(page: EventPage) -> Stream:
+    chunks = page.chunks()
     first = await _first_chunk(chunks)
-    if page_size is not None:
-        # The next cursor goes in a header, so a page (bounded by its size) is read whole before it is sent.
-        pager = _Pager(page_size)
+    if page.size is not None:
+        # The next cursor goes in a header, so a page (bounded by its size and instant) is read whole first.
         async with contextlib.aclosing(chunks):
-            lines = [_ENCODER.encode_lines(pager.take(chunk)) async for chunk in _all_chunks(first, chunks)]
-        headers = {"X-Next-Cursor": pager.next_cursor} if pager.next_cursor else {}
+            lines = [_ENCODER.encode_lines(chunk) async for chunk in _all_chunks(first, chunks)]
+        cursor = _next_cursor(page)
+        headers = {"X-Next-Cursor": cursor} if cursor else {}
         return Stream(iter(lines), media_type=_NDJSON, headers=headers)
 
     async def body() -> AsyncIterator[bytes]:

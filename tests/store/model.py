@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from store.events import EventFilters, EventStore, NewEvent, StoredEvent
@@ -23,9 +23,11 @@ class Ev:
     ts: datetime
     state: str | None
     event_id: str = ""
+    txn: str = ""
+    """The source transaction ('' none)."""
 
     def new(self, tenant: uuid.UUID) -> NewEvent:
-        return NewEvent(tenant, self.table, self.entity, self.op, self.state, self.ts, self.event_id)
+        return NewEvent(tenant, self.table, self.entity, self.op, self.state, self.ts, self.event_id, self.txn)
 
     @property
     def identity(self) -> tuple[object, ...]:
@@ -40,11 +42,30 @@ def at_minute(minute: int, micros: int = 0) -> datetime:
 
 
 def stored(history: Iterable[Ev]) -> list[Ev]:
-    """What the store keeps, in seq order: the first event of each identity."""
+    """What the store keeps, in seq order: the first event of each identity.
+
+    An event of a transaction takes the instant of the transaction's first event. A truncate (op ``t``) is not
+    kept itself (only its first time counts): it becomes, at its place, a delete of every entity of its table in
+    the state at its instant.
+    """
     seen: set[tuple[object, ...]] = set()
-    kept = []
+    instants: dict[str, datetime] = {}
+    truncates: set[tuple[object, ...]] = set()
+    kept: list[Ev] = []
     for ev in history:
-        if ev.identity not in seen:
+        if ev.txn:
+            ev = replace(ev, ts=instants.setdefault(ev.txn, ev.ts))  # noqa: PLW2901
+        if ev.op == "t":
+            if (ev.table, ev.ts, ev.event_id) in truncates:
+                continue
+            truncates.add((ev.table, ev.ts, ev.event_id))
+            existing = _state_of(kept, ev.ts, EventFilters(tables=(ev.table,)))
+            deletes = [
+                Ev(ev.table, entity, "d", ev.ts, None, "truncate:" + ev.event_id, ev.txn) for _, entity in existing
+            ]
+            kept.extend(d for d in sorted(deletes, key=lambda d: d.entity) if d.identity not in seen)
+            seen.update(d.identity for d in deletes)
+        elif ev.identity not in seen:
             seen.add(ev.identity)
             kept.append(ev)
     return kept
@@ -59,14 +80,18 @@ def keeps(ev: Ev, filters: EventFilters) -> bool:
     return True
 
 
-def model_state(history: list[Ev], at: datetime, filters: EventFilters) -> dict[tuple[str, str], tuple]:
+def _state_of(kept: list[Ev], at: datetime, filters: EventFilters) -> dict[tuple[str, str], Ev]:
     latest: dict[tuple[str, str], Ev] = {}
-    for ev in stored(history):
+    for ev in kept:
         if ev.ts <= at and keeps(ev, filters):
             current = latest.get((ev.table, ev.entity))
             if current is None or ev.ts >= current.ts:  # a later seq wins a tie
                 latest[(ev.table, ev.entity)] = ev
-    return {key: (ev.op, ev.state, ev.ts) for key, ev in latest.items() if ev.op != "d"}
+    return {key: ev for key, ev in latest.items() if ev.op != "d"}
+
+
+def model_state(history: list[Ev], at: datetime, filters: EventFilters) -> dict[tuple[str, str], tuple]:
+    return {key: (ev.op, ev.state, ev.ts) for key, ev in _state_of(stored(history), at, filters).items()}
 
 
 def model_events(history: list[Ev], start: datetime, end: datetime, filters: EventFilters) -> list[tuple]:

@@ -17,14 +17,15 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_batch (
     entity_id text NOT NULL,
     op text NOT NULL,
     entity_state json,
-    event_id text NOT NULL
+    event_id text NOT NULL,
+    txn text NOT NULL DEFAULT ''
 ) ON COMMIT DELETE ROWS
 
 -- name: insert_events
 -- Move the staged batch into events, skipping duplicates; per tenant: rows stored, earliest time. No arguments.
 WITH inserted AS (
-    INSERT INTO events (tenant_id, event_timestamp, table_name, entity_id, op, entity_state, event_id)
-    SELECT tenant_id, event_timestamp, table_name, entity_id, op::"char", entity_state, event_id
+    INSERT INTO events (tenant_id, event_timestamp, table_name, entity_id, op, entity_state, event_id, txn)
+    SELECT tenant_id, event_timestamp, table_name, entity_id, op::"char", entity_state, event_id, txn
     FROM ingest_batch
     ORDER BY ord  -- rows enter in batch order, so seq follows it
     ON CONFLICT DO NOTHING
