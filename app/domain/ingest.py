@@ -13,24 +13,18 @@ characters; ``tenant_id`` optional: another tenant than the caller's is a 403, u
 (``MSR_GLOBAL_ADMIN_ROLE``, as for sessions), whose rows are then stored for that tenant. Other fields are
 ignored.
 
-Debezium (``POST /v1/ingest/debezium``): one envelope or a JSON array of them, with a schema
-(``{"schema": ..., "payload": {...}}``) or bare (the payload itself). ``op`` ``c r u d``; ``t`` (truncate),
-``m`` (message) and tombstones (a null envelope or payload) are skipped. The event time is ``source.ts_us`` when
-present, else ``source.ts_ms``. ``table_name`` is ``source.schema + "." + source.table`` (``source.db`` when there
-is no schema, as MySQL's). The entity id is the ``key`` column (default ``id``) of ``after`` (of ``before`` for
-``d``), a string or an integer; ``entity_state`` is ``after`` verbatim. ``event_id`` is built from the source's
-position fields (``lsn``, ``sequence``, binlog file/pos/row, ...), so two changes of one row within the same
-millisecond are not taken for a retry of each other.
+An optional ``transaction_id`` (a string of at most 512 characters) names the source transaction of the row: the
+events of one transaction are recorded at one instant (``store.recording``). Debezium envelopes are read by
+``app.domain.debezium``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -59,25 +53,6 @@ _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_$]{0,62}"
 _TABLE_NAME = re.compile(rf"^{_IDENTIFIER}(\.{_IDENTIFIER})?$")
 _QUALIFIED_TABLE_NAME = re.compile(rf"^{_IDENTIFIER}\.{_IDENTIFIER}$")
 _OPS = frozenset("crud")
-_DEBEZIUM_SKIPPED_OPS = frozenset({"t", "m"})
-# Source fields that place a change in the source's log, by connector: PostgreSQL, SQL Server, Oracle, MySQL,
-# MongoDB. Together they tell two changes of one row at the same instant apart.
-_POSITION_FIELDS = (
-    "sequence",
-    "lsn",
-    "change_lsn",
-    "commit_lsn",
-    "event_serial_no",
-    "scn",
-    "commit_scn",
-    "rs_id",
-    "ssn",
-    "gtid",
-    "file",
-    "pos",
-    "row",
-    "ord",
-)
 
 
 class _EventRow(msgspec.Struct, gc=False):
@@ -91,6 +66,7 @@ class _EventRow(msgspec.Struct, gc=False):
     """Empty when absent."""
     event_id: str | None = None
     tenant_id: str | None = None
+    transaction_id: str | None = None
 
 
 # Well-formed batches are decoded in one pass; a batch that fails it is decoded again row by row, field by
@@ -102,8 +78,6 @@ _OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _OBJECT_OR_NULL = msgspec.json.Decoder(dict[str, msgspec.Raw] | None)
 _STRING = msgspec.json.Decoder(str)
 _STRING_OR_NULL = msgspec.json.Decoder(str | None)
-_KEY = msgspec.json.Decoder(str | int)
-_SOURCE = msgspec.json.Decoder(dict[str, Any])
 
 
 def is_table_name(name: str) -> bool:
@@ -128,10 +102,11 @@ class RowError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class IngestBatch:
-    """A validated batch and the number of envelopes skipped (Debezium tombstones, truncates, messages)."""
+    """A validated batch and the messages skipped (Debezium's tombstones, heartbeats, ...), in all and by kind."""
 
     events: list[NewEvent]
     skipped: int = 0
+    skipped_kinds: dict[str, int] = field(default_factory=dict)
 
 
 def body_kind(content_type: str | None) -> str:
@@ -254,10 +229,6 @@ def _check_time(moment: datetime, field: str, now: datetime) -> datetime:
     return moment
 
 
-def _is_object(raw: msgspec.Raw) -> bool:
-    return bytes(memoryview(raw)[:1]) == b"{"
-
-
 class _EventConverter:
     """Turns rows of ``POST /v1/ingest/events`` into :class:`NewEvent` values, or raises a :class:`RowError`."""
 
@@ -286,6 +257,7 @@ class _EventConverter:
             entity_state=fields.get("entity_state", msgspec.Raw()),
             event_id=_optional_string(fields, "event_id"),
             tenant_id=_optional_string(fields, "tenant_id"),
+            transaction_id=_optional_string(fields, "transaction_id"),
         )
 
     def checked(self, row: _EventRow) -> NewEvent:
@@ -316,6 +288,7 @@ class _EventConverter:
             entity_state,
             _check_time(moment, "event_timestamp", self._now),
             "" if row.event_id is None else _check_id(row.event_id, "event_id"),
+            "" if row.transaction_id is None else "events:" + _check_id(row.transaction_id, "transaction_id"),
         )
 
     def _tenant(self, text: str | None) -> uuid.UUID:
@@ -345,128 +318,3 @@ async def parse_events(body: bytes, content_type: str | None, principal: Princip
     except msgspec.MsgspecError:
         return IngestBatch(await _validate(_json_rows(body, "events"), converter))
     return IngestBatch(await _validate(rows, converter.checked))
-
-
-class _DebeziumConverter:
-    """Turns one Debezium envelope into a :class:`NewEvent`, or None for one that is skipped."""
-
-    def __init__(self, tenant_id: uuid.UUID, key: str, now: datetime) -> None:
-        self._tenant_id = tenant_id
-        self._key = key
-        self._now = now
-        self.skipped = 0
-
-    def __call__(self, text: msgspec.Raw | bytes) -> NewEvent | None:
-        try:
-            envelope = _OBJECT_OR_NULL.decode(text)
-        except msgspec.ValidationError:
-            raise RowError(None, "an envelope must be a JSON object") from None
-        except msgspec.DecodeError:
-            raise RowError(None, "the envelope is not valid JSON") from None
-        payload: dict[str, msgspec.Raw] | None = envelope
-        prefix = ""
-        if envelope is not None and "payload" in envelope:
-            prefix = "payload."
-            try:
-                payload = _OBJECT_OR_NULL.decode(envelope["payload"])
-            except msgspec.ValidationError:
-                raise RowError("payload", "payload must be a JSON object or null") from None
-        if payload is None:
-            self.skipped += 1
-            return None
-        op = _required_string(payload, "op", prefix + "op")
-        if op in _DEBEZIUM_SKIPPED_OPS:
-            self.skipped += 1
-            return None
-        if op not in _OPS:
-            raise RowError(prefix + "op", f"op must be one of c, r, u, d (t and m are skipped); got {op[:10]!r}")
-        source = self._source(payload, prefix + "source")
-        row_field = prefix + ("before" if op == "d" else "after")
-        row_raw = payload.get("before" if op == "d" else "after")
-        if row_raw is None or not _is_object(row_raw):
-            raise RowError(row_field, f"{row_field} must be the row (a JSON object) for op {op!r}")
-        return NewEvent(
-            tenant_id=self._tenant_id,
-            table_name=self._table_name(source, prefix + "source"),
-            entity_id=self._entity_id(row_raw, row_field),
-            op=op,
-            entity_state=None if op == "d" else bytes(row_raw).decode(),
-            event_timestamp=self._time(source, prefix + "source"),
-            event_id=_position(source),
-        )
-
-    def _source(self, payload: dict[str, msgspec.Raw], field: str) -> dict[str, Any]:
-        raw = payload.get("source")
-        if raw is None:
-            raise RowError(field, f"{field} is required")
-        try:
-            source = _SOURCE.decode(raw)
-        except msgspec.ValidationError:
-            raise RowError(field, f"{field} must be a JSON object") from None
-        return source
-
-    def _table_name(self, source: dict[str, Any], field: str) -> str:
-        table = source.get("table")
-        if not isinstance(table, str):
-            raise RowError(field + ".table", f"{field}.table must be a string")
-        schema = source.get("schema")
-        if schema is None:
-            schema = source.get("db")
-        if schema is not None and not isinstance(schema, str):
-            raise RowError(field + ".schema", f"{field}.schema must be a string")
-        name = f"{schema}.{table}" if schema else table
-        return _check_table_name(name, field + ".table")
-
-    def _entity_id(self, row: msgspec.Raw, field: str) -> str:
-        key_field = f"{field}.{self._key}"
-        raw = _decode_object(row, field).get(self._key)
-        if raw is None:
-            raise RowError(key_field, f"{key_field} is required (the entity id)")
-        try:
-            key = _KEY.decode(raw)
-        except msgspec.ValidationError:
-            raise RowError(key_field, f"{key_field} must be a string or an integer") from None
-        return _check_id(str(key), key_field)
-
-    def _time(self, source: dict[str, Any], field: str) -> datetime:
-        micros = source.get("ts_us")
-        if isinstance(micros, int) and not isinstance(micros, bool):
-            return self._from_epoch(micros, field + ".ts_us")
-        millis = source.get("ts_ms")
-        if not isinstance(millis, int) or isinstance(millis, bool):
-            raise RowError(field + ".ts_ms", f"{field}.ts_ms must be an integer (milliseconds since the epoch)")
-        return self._from_epoch(millis * 1000, field + ".ts_ms")
-
-    def _from_epoch(self, micros: int, field: str) -> datetime:
-        try:
-            moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
-        except OverflowError:
-            raise RowError(field, f"{field} is out of range") from None
-        return _check_time(moment, field, self._now)
-
-
-def _position(source: dict[str, Any]) -> str:
-    parts = [f"{name}={source[name]}" for name in _POSITION_FIELDS if source.get(name) is not None]
-    position = ";".join(parts)
-    if len(position) > MAX_ID_CHARS:
-        return "sha256:" + hashlib.sha256(position.encode()).hexdigest()
-    return position
-
-
-def _debezium_rows(body: bytes) -> Sequence[msgspec.Raw | bytes]:
-    stripped = body.strip()
-    if stripped[:1] == b"[":
-        return _json_rows(body, "Debezium envelopes")
-    # An empty body is a tombstone, as a JSON null is.
-    return [stripped or b"null"]
-
-
-async def parse_debezium(
-    body: bytes, content_type: str | None, tenant_id: uuid.UUID, now: datetime, key: str = "id"
-) -> IngestBatch:
-    """Validate the body of ``POST /v1/ingest/debezium``: one envelope or a JSON array of them."""
-    if body_kind(content_type) != "json":
-        raise validation_error("send Debezium envelopes as application/json")
-    converter = _DebeziumConverter(tenant_id, key, now.astimezone(UTC))
-    events = await _validate(_debezium_rows(body), converter)
-    return IngestBatch(events, converter.skipped)

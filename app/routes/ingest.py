@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from litestar import Request, Response, post
 from litestar.params import QueryParameter
 
-from app.domain.ingest import IngestBatch, parse_debezium, parse_events
+from app.domain.debezium import parse_debezium
+from app.domain.ingest import IngestBatch, parse_events
 from app.errors import ApiError, ErrorCode
 from app.services import PrincipalDep, ServicesDep
 from app.web import envelope, rfc3339, utc_now
@@ -16,7 +17,7 @@ from store.errors import BeforeRetainedHistoryError
 _KEY_COLUMN = r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"
 
 
-async def _store(services: ServicesDep, batch: IngestBatch) -> Response[dict[str, Any]]:
+async def _store(services: ServicesDep, batch: IngestBatch, *, debezium: bool = False) -> Response[dict[str, Any]]:
     try:
         result = await services.events.ingest(batch.events)
     except BeforeRetainedHistoryError as exc:
@@ -28,9 +29,15 @@ async def _store(services: ServicesDep, batch: IngestBatch) -> Response[dict[str
             details={"row": exc.row, "field": "event_timestamp", "earliest": rfc3339(exc.retained_from)},
         ) from None
     message = f"stored {result.accepted} events, {result.duplicates} already stored"
-    if batch.skipped:
-        message += f", {batch.skipped} skipped (tombstones, truncates, messages)"
-    return envelope({"accepted": result.accepted, "duplicates": result.duplicates}, message)
+    data: dict[str, Any] = {"accepted": result.accepted, "duplicates": result.duplicates}
+    if debezium:
+        data |= {"skipped": batch.skipped, "truncated": result.truncated}
+        if result.truncated:
+            message += f", {result.truncated} entities deleted by truncates"
+        if batch.skipped:
+            kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(batch.skipped_kinds.items()))
+            message += f", {batch.skipped} skipped ({kinds})"
+    return envelope(data, message)
 
 
 @post("/v1/ingest/events", tags=["ingest"], summary="Record change events", status_code=200)
@@ -52,11 +59,20 @@ async def ingest_debezium(
     services: ServicesDep,
     request: Request[Any, Any, Any],
     key: Annotated[str, QueryParameter(description="the row column holding the entity id", pattern=_KEY_COLUMN)] = "id",
+    keys: Annotated[
+        str | None, QueryParameter(description="per-table key columns: schema.table:column, comma separated")
+    ] = None,
 ) -> Response[dict[str, Any]]:
-    """Store Debezium envelopes (one, or a JSON array) for the caller's tenant, all or nothing, idempotently."""
+    """Store what Debezium Server's HTTP sink posts (one message, or a JSON array) for the caller's tenant.
+
+    All or nothing, idempotently. Row changes are recorded, truncates delete their table's entities, and
+    tombstones, transaction records, heartbeats, logical-decoding messages and schema changes are skipped and
+    counted (``skipped``); see docs/recording.md.
+    """
     body = await request.body()
-    batch = await parse_debezium(body, request.headers.get("content-type"), principal.tenant_id, utc_now(), key)
-    return await _store(services, batch)
+    content_type = request.headers.get("content-type")
+    batch = await parse_debezium(body, content_type, principal.tenant_id, utc_now(), key, keys)
+    return await _store(services, batch, debezium=True)
 
 
 ROUTES = [ingest_events, ingest_debezium]

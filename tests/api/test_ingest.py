@@ -76,6 +76,14 @@ async def test_equal_timestamps_keep_the_order_of_the_batch(server, stored):
     assert [item.entity_id for item in await everything(stored, TENANT)] == ["e-5", "e-3", "e-9", "e-1"]
 
 
+async def test_the_events_of_one_transaction_are_recorded_at_its_first_events_instant(server, stored):
+    async with server.client() as client:
+        await post(client, [event(0, transaction_id="t-1"), event(1), event(2, entity_id="x", transaction_id="t-1")])
+        await post(client, [event(5, entity_id="y", transaction_id="t-1")])
+    items = [(item.entity_id, item.event_timestamp) for item in await everything(stored, TENANT)]
+    assert items == [("e-0", T0), ("x", T0), ("y", T0), ("e-1", T0 + timedelta(seconds=1))]
+
+
 async def test_ndjson_is_accepted_and_blank_lines_are_ignored(server, stored):
     lines = "\n".join(json.dumps(event(i)) for i in range(3)) + "\n\n"
     async with server.client() as client:
@@ -138,6 +146,8 @@ BAD_ROWS = [
     ("event_timestamp", {"event_timestamp": _far_future()}),
     ("event_id", {"event_id": 7}),
     ("event_id", {"event_id": "x" * 513}),
+    ("transaction_id", {"transaction_id": 7}),
+    ("transaction_id", {"transaction_id": ""}),
     ("tenant_id", {"tenant_id": "not-a-uuid"}),
     ("tenant_id", {"tenant_id": 5}),
 ]
