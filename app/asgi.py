@@ -19,6 +19,7 @@ from app.auth import Authenticator
 from app.background import BackgroundTasks
 from app.coordination.redis import RedisConnection
 from app.domain.admin_settings import RuntimeSettings
+from app.domain.capture import CaptureService
 from app.domain.jobs_runner import STEP_PERIOD_S, Maintenance
 from app.domain.sessions import AdmissionControl, SessionLiveness, SessionService
 from app.errors import EXCEPTION_HANDLERS
@@ -27,6 +28,7 @@ from app.routes.ui import ui_router
 from app.services import Services, provide_admin, provide_principal, provide_services
 from app.settings import ConfigError, Settings
 from app.web import add_correlation_header, bind_correlation_id, utc_now
+from store.capture import CaptureRepository
 from store.migrate import migrate
 from store.partitions import maintain_partitions, prepare_event_storage
 from store.pool import Database, PoolConfig
@@ -61,6 +63,15 @@ def _start_loops(services: Services, liveness: SessionLiveness) -> None:
     # Often enough that an attached viewer keeps its session alive whatever the idle timeout.
     background.every("playback-upkeep", min(1.0, idle_timeout / 4), services.playback.upkeep)
     background.every("playback-leases", settings.playback_lease_s / 3, services.playback.tend_leases)
+    assert settings.database_url is not None
+    capture = CaptureService(
+        CaptureRepository(services.db),
+        services.events,
+        settings.database_url,
+        batch=settings.capture_batch,
+        poll_s=settings.capture_poll_s,
+    )
+    background.every("capture", settings.capture_poll_s, capture.run)
     maintenance = Maintenance(services.db, services.redis, runtime, services.jobs)
     background.every("retention", STEP_PERIOD_S, maintenance.retention_step)
     background.every("rollup-refresh", STEP_PERIOD_S, maintenance.rollup_step)

@@ -1,4 +1,4 @@
-"""The ``msr`` command: serve, migrate, token, demo, bench-data."""
+"""The ``msr`` command: serve, migrate, token, demo, bench-data, capture."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from app import capture_cli
 from app.auth import load_public_key, mint_token
 from app.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedUnavailableError
 from app.logs import configure_logging
@@ -263,6 +264,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--tenant", default=str(BENCH_TENANT), help=f"tenant id (default {BENCH_TENANT})")
     bench.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
     bench.add_argument("--end", help="RFC3339 instant the data ends at (default: the current whole hour)")
+    capture_cli.add_commands(commands, DEMO_TENANT)
     return parser
 
 
@@ -284,6 +286,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(settings)
         if args.command == "bench-data":
             return _bench_data(settings, args)
+        if args.command == "capture":
+            with resolved_services(settings, redis=False) as resolved:
+                return capture_cli.run(resolved, args)
         return _token(settings, args)
     except ConfigError as exc:
         print(f"msr: configuration error: {exc}", file=sys.stderr)

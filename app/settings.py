@@ -126,6 +126,10 @@ class Settings:
     """Server-side ``statement_timeout`` of every connection (``MSR_DB_STATEMENT_TIMEOUT_MS``)."""
     settings_poll_s: float = 0.5
     """How often a replica checks for changed admin settings (``MSR_SETTINGS_POLL_S``)."""
+    capture_batch: int = 500
+    """Outbox rows a capture drainer stores per transaction (``MSR_CAPTURE_BATCH``)."""
+    capture_poll_s: float = 5.0
+    """How often capture looks for new sources, and drains without a NOTIFY wake-up (``MSR_CAPTURE_POLL_S``)."""
     log_level: str = "INFO"
     """Log level (``MSR_LOG_LEVEL``)."""
     static_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "static")
@@ -218,6 +222,8 @@ class Settings:
         _check(_positive(self.jwks_cache_s), "MSR_JWKS_CACHE_S", "must be > 0")
         _check(_positive(self.jwks_refresh_cooldown_s, zero=True), "MSR_JWKS_REFRESH_COOLDOWN_S", "must be >= 0")
         _check(_positive(self.settings_poll_s), "MSR_SETTINGS_POLL_S", "must be > 0")
+        _check(self.capture_batch > 0, "MSR_CAPTURE_BATCH", "must be > 0")
+        _check(_positive(self.capture_poll_s), "MSR_CAPTURE_POLL_S", "must be > 0")
         _check(
             self.log_level in ("DEBUG", "INFO", "WARNING", "ERROR"),
             "MSR_LOG_LEVEL",
@@ -289,6 +295,8 @@ class Settings:
             "db_command_timeout_s": reader.parse("MSR_DB_COMMAND_TIMEOUT_S", float, "a number of seconds"),
             "db_statement_timeout_ms": reader.parse("MSR_DB_STATEMENT_TIMEOUT_MS", int, "an integer"),
             "settings_poll_s": reader.parse("MSR_SETTINGS_POLL_S", float, "a number of seconds"),
+            "capture_batch": reader.parse("MSR_CAPTURE_BATCH", int, "an integer"),
+            "capture_poll_s": reader.parse("MSR_CAPTURE_POLL_S", float, "a number of seconds"),
             "log_level": reader.parse("MSR_LOG_LEVEL", str.upper, "a level name"),
             "static_dir": reader.parse("MSR_STATIC_DIR", Path, "a path"),
             "tile_url": reader.text("MSR_TILE_URL"),

@@ -18,3 +18,14 @@ CREATE TABLE truncates (
     PRIMARY KEY (tenant_id, table_name, at, event_id)
 );
 CREATE INDEX truncates_txn ON truncates (tenant_id, txn) WHERE txn <> '';
+
+-- Tables captured from PostgreSQL sources (`msr capture add`): a trigger on each writes its changes to the source's
+-- outbox (schema msr_capture), which the server drains. source_url '' is the server's own database.
+CREATE TABLE capture_tables (
+    tenant_id uuid NOT NULL,
+    source_url text NOT NULL,
+    table_name text NOT NULL,
+    key_column text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, source_url, table_name)
+);
