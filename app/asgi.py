@@ -34,6 +34,7 @@ from store.partitions import maintain_partitions, prepare_event_storage
 from store.pool import Database, PoolConfig
 from store.sessions import SessionRepository
 from store.settings import SettingsRepository
+from store.tenant_config import TenantConfigRepository
 
 _log = logging.getLogger("msr.app")
 
@@ -66,6 +67,7 @@ def _start_loops(services: Services, liveness: SessionLiveness) -> None:
     assert settings.database_url is not None
     capture = CaptureService(
         CaptureRepository(services.db),
+        TenantConfigRepository(services.db),
         services.events,
         settings.database_url,
         batch=settings.capture_batch,

@@ -15,11 +15,12 @@ hence after every change of the earlier one: the order of instants is the order 
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -161,16 +162,26 @@ async def uninstall_capture(dsn: str, table: CapturedTable) -> None:
         await conn.close()
 
 
-class OutboxReader:
-    """A drainer's one connection to a source: its lock, its wake-ups, and the outbox's batches."""
+@dataclass(frozen=True, slots=True)
+class SnapshotRow:
+    """A row read by a source snapshot."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    table_name: str
+    entity_id: str
+    entity_state: str
+
+
+class OutboxReader:
+    """A drainer's connection to a source: its lock, its wake-ups, the outbox's batches, and source snapshots."""
+
+    def __init__(self, dsn: str, conn: asyncpg.Connection) -> None:
+        self._dsn = dsn
         self._conn = conn
 
     @classmethod
     async def connect(cls, dsn: str) -> OutboxReader:
         """A reader on a new connection to the source."""
-        return cls(await _source_connection(dsn))
+        return cls(dsn, await _source_connection(dsn))
 
     async def close(self) -> None:
         """Close the connection (its lock and LISTEN go with it)."""
@@ -212,3 +223,38 @@ class OutboxReader:
         """Delete stored rows from the outbox."""
         with translate_errors():
             await self._conn.execute(_Q["outbox_delete"], ids)
+
+    async def last_snapshot(self, tenant_id: uuid.UUID) -> datetime | None:
+        """When the tenant's newest source snapshot of this source was taken (None: never)."""
+        with translate_errors():
+            value: datetime | None = await self._conn.fetchval(_Q["last_source_snapshot"], tenant_id)
+        return value
+
+    async def snapshot(
+        self, tenant_id: uuid.UUID, tables: Sequence[CapturedTable], chunk: int, *, keep: timedelta
+    ) -> AsyncGenerator[tuple[datetime, list[SnapshotRow]], None]:
+        """Read the tables in one REPEATABLE READ transaction: its instant S and the rows, in chunks.
+
+        S is the source's clock once the transaction's snapshot is taken. The snapshot is recorded before any row
+        is read, so the outbox's transactions it could not see are placed after S when drained
+        (``outbox_batch``). Recorded snapshots older than ``keep`` are forgotten.
+        """
+        conn = await _source_connection(self._dsn)
+        try:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                with translate_errors():
+                    seen = await conn.fetchrow(_Q["begin_source_snapshot"])
+                    assert seen is not None
+                    taken_at: datetime = seen["taken_at"]
+                    await self._conn.execute(
+                        _Q["record_source_snapshot"], tenant_id, taken_at, seen["snapshot"], taken_at - keep
+                    )
+                for table in tables:
+                    schema, name = _split(table.table_name)
+                    query = _Q["read_source_table"].format(table=_quoted(schema, name), key=f"'{table.key_column}'")
+                    with translate_errors():
+                        cursor = await conn.cursor(query)
+                        while rows := await cursor.fetch(chunk):
+                            yield taken_at, [SnapshotRow(table.table_name, r[0], r[1]) for r in rows]
+        finally:
+            await asyncio.shield(conn.close())

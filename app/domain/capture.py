@@ -10,25 +10,55 @@ Each batch is stored, then deleted from the outbox (``store.capture``): a draine
 batch again, as the same events, which the store counts as duplicates; nothing is lost and nothing doubled. The
 events of one source transaction carry its transaction (``pg:<source>:<txid>``) and its instant, so they are one
 unit in the store even when a batch cuts the transaction.
+
+Source snapshots (SPEC section 5): between drains, the drainer takes a tenant's source snapshot when its
+``snapshot_interval`` has fired since the last one (at once, the first time: the rows the tables held before
+capture began), reading the tenant's captured tables (those of ``snapshot_list_tables``, when set) in one
+transaction of the source: each row is an event with op ``r`` at the snapshot's instant.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from store.capture import CaptureRepository, OutboxReader, OutboxRow
+from croniter import croniter
+
+from app.web import utc_now
+from store.capture import CapturedTable, CaptureRepository, OutboxReader, OutboxRow
 from store.errors import BeforeRetainedHistoryError
 from store.events import EventStore, IngestResult, NewEvent
+from store.tenant_config import TenantConfigRepository
 
 _log = logging.getLogger("msr.capture")
 
 Store = Callable[[Sequence[NewEvent]], Awaitable[IngestResult]]
 """Where drained events go (``EventStore.ingest``)."""
+DEFAULT_SNAPSHOT_INTERVAL = "0 * * * *"
+"""The ``snapshot_interval`` of a tenant without a configuration (tenant_config's default)."""
+SNAPSHOT_MEMORY = timedelta(days=7)
+"""How long a source remembers what its snapshots saw (a transaction open longer may be placed before one)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotPlan:
+    """A tenant's source snapshots of one source: when, and which tables."""
+
+    tenant_id: uuid.UUID
+    interval: str
+    tables: tuple[CapturedTable, ...]
+
+
+Plans = Callable[[], Awaitable[list[SnapshotPlan]]]
+"""The snapshot plans of a drainer's source, as configured now."""
 
 
 def source_key(dsn: str) -> str:
@@ -55,11 +85,12 @@ def outbox_event(row: OutboxRow, source: str) -> NewEvent:
 class SourceDrainer:
     """Drains one source's outbox into the store until cancelled."""
 
-    def __init__(self, dsn: str, store: Store, *, batch: int, poll_s: float) -> None:
+    def __init__(self, dsn: str, store: Store, *, batch: int, poll_s: float, plans: Plans | None = None) -> None:
         self._dsn = dsn
         self._store = store
         self._batch = batch
         self._poll_s = poll_s
+        self._plans = plans
         self._source = source_key(dsn)
 
     async def run(self) -> None:
@@ -84,6 +115,7 @@ class SourceDrainer:
                 wake.clear()
                 while await self.drain_once(reader) == self._batch:
                     pass
+                await self.take_due_snapshots(reader, utc_now())
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self._poll_s):
                         await wake.wait()
@@ -98,6 +130,31 @@ class SourceDrainer:
         await self._keep([outbox_event(row, self._source) for row in rows])
         await reader.forget([row.id for row in rows])
         return len(rows)
+
+    async def take_due_snapshots(self, reader: OutboxReader, now: datetime) -> int:
+        """Take the source snapshots due at ``now``; how many were taken."""
+        taken = 0
+        for plan in [] if self._plans is None else await self._plans():
+            if not plan.tables:
+                continue
+            if not croniter.is_valid(plan.interval):
+                _log.warning("tenant %s has an invalid snapshot_interval; no source snapshot", plan.tenant_id)
+                continue
+            last = await reader.last_snapshot(plan.tenant_id)
+            if last is not None and croniter(plan.interval, last).get_next(datetime) > now:
+                continue
+            await self.take_snapshot(reader, plan)
+            taken += 1
+        return taken
+
+    async def take_snapshot(self, reader: OutboxReader, plan: SnapshotPlan) -> None:
+        """Record the plan's tables as the source holds them now: op ``r`` events at the snapshot's instant."""
+        snapshot = reader.snapshot(plan.tenant_id, plan.tables, self._batch, keep=SNAPSHOT_MEMORY)
+        async with contextlib.aclosing(snapshot) as chunks:
+            async for taken_at, rows in chunks:
+                await self._keep(
+                    [NewEvent(plan.tenant_id, r.table_name, r.entity_id, "r", r.entity_state, taken_at) for r in rows]
+                )
 
     async def _keep(self, events: list[NewEvent]) -> None:
         while events:
@@ -115,13 +172,36 @@ class CaptureService:
     """Keeps one drainer per captured source while :meth:`run` runs (cancel it to stop them all)."""
 
     def __init__(
-        self, repository: CaptureRepository, events: EventStore, own_dsn: str, *, batch: int, poll_s: float
+        self,
+        repository: CaptureRepository,
+        configs: TenantConfigRepository,
+        events: EventStore,
+        own_dsn: str,
+        *,
+        batch: int,
+        poll_s: float,
     ) -> None:
         self._repository = repository
+        self._configs = configs
         self._events = events
         self._own_dsn = own_dsn
         self._batch = batch
         self._poll_s = poll_s
+
+    async def plans(self, source_url: str) -> list[SnapshotPlan]:
+        """The source snapshots of a source: per tenant, its interval and its captured tables to read."""
+        by_tenant: dict[uuid.UUID, list[CapturedTable]] = {}
+        for table in await self._repository.tables():
+            if table.source_url == source_url:
+                by_tenant.setdefault(table.tenant_id, []).append(table)
+        plans = []
+        for tenant_id, tables in by_tenant.items():
+            config = await self._configs.get(tenant_id)
+            interval = DEFAULT_SNAPSHOT_INTERVAL if config is None else config.snapshot_interval
+            listed = () if config is None else config.snapshot_list_tables
+            chosen = tuple(t for t in tables if not listed or t.table_name in listed)
+            plans.append(SnapshotPlan(tenant_id, interval, chosen))
+        return plans
 
     async def run(self) -> None:
         """Start and stop drainers as sources come and go; stops them all when cancelled or failing."""
@@ -131,7 +211,11 @@ class CaptureService:
                 wanted = set(await self._repository.sources())
                 for url in wanted - drainers.keys():
                     drainer = SourceDrainer(
-                        url or self._own_dsn, self._events.ingest, batch=self._batch, poll_s=self._poll_s
+                        url or self._own_dsn,
+                        self._events.ingest,
+                        batch=self._batch,
+                        poll_s=self._poll_s,
+                        plans=functools.partial(self.plans, url),
                     )
                     drainers[url] = asyncio.create_task(drainer.run(), name=f"msr:capture:{source_key(url)}")
                 for url in drainers.keys() - wanted:

@@ -197,29 +197,34 @@ async def test_a_table_without_its_key_column_or_with_a_nullable_one_is_refused(
         await install_capture(source_url, CapturedTable(TENANT, source_url, "public.nothing", "id"))
 
 
-async def test_the_server_drains_a_source_on_its_notifications_and_stops_cleanly(
+async def wait_for_events(events, count):
+    async with asyncio.timeout(20):
+        while len(await stored_history(events)) < count:
+            await asyncio.sleep(0.05)
+
+
+async def test_the_server_snapshots_then_drains_a_source_on_its_notifications_and_stops_cleanly(
     source_url, settings, start_server, db, events
 ):
     table = CapturedTable(TENANT, source_url, "public.vehicles", "id")
-    await install_capture(source_url, table)
-    await CaptureRepository(db).add(table)
-    # A poll period far longer than the test: only the trigger's NOTIFY can wake the drainer in time.
-    async with start_server(settings.replace(capture_poll_s=600.0)):
-        conn = await asyncpg.connect(source_url)
-        try:
+    conn = await asyncpg.connect(source_url)
+    try:
+        await conn.execute("INSERT INTO public.vehicles (id, name) VALUES (0, 'there before capture')")
+        await install_capture(source_url, table)
+        await CaptureRepository(db).add(table)
+        # A poll period far longer than the test: only the trigger's NOTIFY can wake the drainer in time.
+        async with start_server(settings.replace(capture_poll_s=600.0)):
+            await wait_for_events(events, 1)  # the first source snapshot
             await conn.execute("INSERT INTO public.vehicles (id, name, speed) VALUES (1, 'bus 1', 20.46)")
-            async with asyncio.timeout(20):
-                while not await stored_history(events):
-                    await asyncio.sleep(0.05)
+            await wait_for_events(events, 2)
             async with conn.transaction():
                 await conn.execute("UPDATE public.vehicles SET speed = 30.5 WHERE id = 1")
                 await conn.execute("INSERT INTO public.vehicles (id, name) VALUES (2, 'bus 2')")
-            async with asyncio.timeout(20):
-                while len(await stored_history(events)) < 3:
-                    await asyncio.sleep(0.05)
-        finally:
-            await conn.close()
-    [created, updated, second] = await stored_history(events)
+            await wait_for_events(events, 4)
+    finally:
+        await conn.close()
+    [snapshot, created, updated, second] = await stored_history(events)
+    assert (snapshot.op, snapshot.entity_id) == ("r", "0")
     assert (created.op, created.entity_id, updated.op, second.op) == ("c", "1", "u", "c")
     assert '"speed":20.46' in bytes(created.entity_state).decode()
     assert updated.event_timestamp == second.event_timestamp

@@ -44,6 +44,13 @@ CREATE TABLE IF NOT EXISTS msr_capture.outbox (
     entity_state json
 );
 CREATE INDEX IF NOT EXISTS outbox_txid ON msr_capture.outbox (txid, changed_at);
+-- The source snapshots taken, with what each could see: a transaction it could not see is placed after it.
+CREATE TABLE IF NOT EXISTS msr_capture.snapshots (
+    tenant_id uuid NOT NULL,
+    taken_at timestamptz NOT NULL,
+    snapshot pg_snapshot NOT NULL,
+    PRIMARY KEY (tenant_id, taken_at)
+);
 CREATE OR REPLACE FUNCTION msr_capture.record_change() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     key_column text := TG_ARGV[0];
@@ -94,13 +101,20 @@ DROP TRIGGER IF EXISTS {name} ON {table};
 DROP TRIGGER IF EXISTS {name}_t ON {table}
 
 -- name: outbox_batch
--- In the source: the first $1 outbox rows; each with its transaction's instant (the latest change of the
--- transaction, all of whose rows are visible once it committed), in instant, transaction, change order.
-SELECT o.id, o.txid::text::bigint AS txid, t.instant, o.tenant_id, o.table_name, o.op::text AS op, o.entity_id,
-       o.entity_state::text AS entity_state
+-- In the source: the first $1 outbox rows with their transaction's instant, in instant order (then by latest
+-- change, so transactions placed after one snapshot keep the order they wrote in). The instant is the latest change
+-- of the transaction (all its rows are visible once it committed), or just after a source snapshot taken after that
+-- change that could not see the transaction (it committed later): the snapshot's reads do not hold its changes.
+SELECT o.id, o.txid::text::bigint AS txid, GREATEST(t.changed, later.after) AS instant, o.tenant_id, o.table_name,
+       o.op::text AS op, o.entity_id, o.entity_state::text AS entity_state
 FROM (SELECT * FROM msr_capture.outbox ORDER BY id LIMIT $1) AS o
-CROSS JOIN LATERAL (SELECT max(m.changed_at) AS instant FROM msr_capture.outbox AS m WHERE m.txid = o.txid) AS t
-ORDER BY t.instant, o.txid, o.id
+CROSS JOIN LATERAL (SELECT max(m.changed_at) AS changed FROM msr_capture.outbox AS m WHERE m.txid = o.txid) AS t
+CROSS JOIN LATERAL (
+    SELECT max(s.taken_at) + interval '1 microsecond' AS after
+    FROM msr_capture.snapshots AS s
+    WHERE s.taken_at >= t.changed AND NOT pg_visible_in_snapshot(o.txid, s.snapshot)
+) AS later
+ORDER BY instant, t.changed, o.txid, o.id
 
 -- name: outbox_delete
 -- In the source: forget the outbox rows $1 (bigint[]) once they are stored.
@@ -109,3 +123,21 @@ DELETE FROM msr_capture.outbox WHERE id = ANY($1::bigint[])
 -- name: try_drain_lock
 -- In the source: take the session-level lock that makes this connection the source's only drainer; true if taken.
 SELECT pg_try_advisory_lock(19796, 2)
+
+-- name: last_source_snapshot
+-- In the source: when the newest source snapshot of tenant $1 was taken; NULL when none.
+SELECT max(taken_at) FROM msr_capture.snapshots WHERE tenant_id = $1
+
+-- name: begin_source_snapshot
+-- In the source, first in a REPEATABLE READ transaction: what its snapshot sees, and the clock once it is taken.
+SELECT pg_current_snapshot()::text AS snapshot, clock_timestamp() AS taken_at
+
+-- name: record_source_snapshot
+-- In the source: remember tenant $1's snapshot at $2 that saw $3 (pg_snapshot text); forget those before $4.
+WITH pruned AS (DELETE FROM msr_capture.snapshots WHERE taken_at < $4)
+INSERT INTO msr_capture.snapshots (tenant_id, taken_at, snapshot) VALUES ($1, $2, $3::text::pg_snapshot)
+ON CONFLICT DO NOTHING
+
+-- name: read_source_table
+-- In the source: every row of {table} as its key column {key} (spliced in, validated and quoted) and its JSON.
+SELECT to_jsonb(t) ->> {key} AS entity_id, to_json(t)::text AS entity_state FROM {table} AS t
