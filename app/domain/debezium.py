@@ -47,6 +47,7 @@ from app.errors import validation_error
 from store.events import NewEvent
 from store.recording import TRUNCATE
 
+_OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _OBJECT_OR_NULL = msgspec.json.Decoder(dict[str, msgspec.Raw] | None)
 _ANY = msgspec.json.Decoder()
 _SOURCE = msgspec.json.Decoder(dict[str, Any])
@@ -206,17 +207,21 @@ class DebeziumConverter:
         if raw_row is None or bytes(memoryview(raw_row)[:1]) != b"{":
             raise RowError(row_field, f"{row_field} must be the row (a JSON object) for op {op!r}")
         decoder = schema.rows[row_name]
-        row = _ANY.decode(raw_row)
-        if decoder is not None:
-            row = decoder(row)
-        state = None if op == "d" else (_ENCODER.encode(row).decode() if decoder else bytes(raw_row).decode())
         key = self._keys.get(table_name, self._key)
+        if decoder is None:
+            # No logical types: the row is stored as sent, and only its key column is decoded.
+            key_raw = _OBJECT.decode(raw_row).get(key)
+            row: Any = {key: None if key_raw is None else _ANY.decode(key_raw)}
+            state = bytes(raw_row).decode()
+        else:
+            row = decoder(_ANY.decode(raw_row))
+            state = _ENCODER.encode(row).decode()
         return NewEvent(
             self._tenant_id,
             table_name,
             self._entity_id(row, key, row_field),
             op,
-            state,
+            None if op == "d" else state,
             moment,
             _position(source),
             txn,

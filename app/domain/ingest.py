@@ -1,4 +1,4 @@
-"""Ingest bodies: change events (a JSON array or NDJSON) and Debezium envelopes, validated row by row.
+"""Ingest bodies of ``POST /v1/ingest/events``: change events (a JSON array or NDJSON), validated row by row.
 
 A batch is all or nothing: the first bad row is a 400 whose details name the row (its 0-based index among the
 batch's events; for NDJSON also the 1-based ``line``) and the field. Nothing is decoded that need not be:
