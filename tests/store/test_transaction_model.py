@@ -18,6 +18,7 @@ from app.live.source import StoreEventSource
 from playback.instants import to_micros
 from store.events import EventFilters
 from store.playback import PlaybackStore
+from store.retention import Retention
 from tests.store.model import (
     TABLES,
     Ev,
@@ -161,3 +162,15 @@ async def test_a_truncate_deletes_what_its_table_has_at_its_instant_once(events)
     assert sorted(state) == [("public.b", "1")]
     state = as_state(await read_state(events, tenant, at_minute(4) + timedelta(minutes=2), EventFilters()))
     assert sorted(state) == [("public.a", "9"), ("public.b", "1")]
+
+
+async def test_retention_forgets_the_truncates_before_what_it_keeps(db, events, snapshots):
+    tenant = uuid.uuid4()
+    history = [Ev("public.a", "1", "c", at_minute(1), '{"v": 1}'), Ev("public.a", "", "t", at_minute(2), None)]
+    history.append(Ev("public.a", "", "t", at_minute(9), None))
+    await events.ingest([ev.new(tenant) for ev in history])
+    await snapshots.take_checkpoint(tenant, at_minute(5))
+    await Retention(db, reuse_within=timedelta(days=1)).apply(at_minute(5))
+    async with db.connection() as conn:
+        kept = await conn.fetch("SELECT at FROM truncates WHERE tenant_id = $1", tenant)
+    assert [row["at"] for row in kept] == [at_minute(9)]

@@ -25,8 +25,10 @@ ORDER BY taken_at DESC, id DESC
 LIMIT 1
 
 -- name: delete_snapshots_before
--- Delete tenant $1's snapshots (with their rows) taken before $2; returns how many.
-WITH gone AS (DELETE FROM snapshots WHERE tenant_id = $1 AND taken_at < $2 RETURNING 1)
+-- Delete tenant $1's snapshots (with their rows) taken before $2, and its truncates recorded there (a retry of one
+-- is refused there anyway); returns how many snapshots.
+WITH gone AS (DELETE FROM snapshots WHERE tenant_id = $1 AND taken_at < $2 RETURNING 1),
+     truncates_gone AS (DELETE FROM truncates WHERE tenant_id = $1 AND at < $2)
 SELECT count(*) FROM gone
 
 -- name: oldest_event_time
