@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import sys
 import uuid
+from collections.abc import Callable
 
+from app.embedded import EmbeddedPostgres
 from app.settings import Settings
 from store.capture import CapturedTable, CaptureRepository, CaptureSetupError, install_capture, uninstall_capture
 from store.errors import StoreUnavailableError
@@ -63,17 +65,38 @@ async def _run(database_url: str, args: argparse.Namespace) -> int:
         await db.close()
 
 
+def _embedded_database(settings: Settings) -> tuple[str, Callable[[], None]]:
+    """The embedded server's database URL, and how to leave it as it was found.
+
+    ``msr capture`` is run beside a running ``msr serve`` (``make run``): an embedded server that was running
+    already is left running.
+    """
+    postgres = EmbeddedPostgres(settings.data_dir)
+    was_running = (postgres.data_dir / "postmaster.pid").exists()
+    url = postgres.start()
+    return url, _nothing if was_running else postgres.stop
+
+
+def _nothing() -> None:
+    """Leave the database as it is (a configured one, or an embedded one that was running already)."""
+
+
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    """Run a ``capture`` subcommand against the server's database (``settings.database_url`` resolved)."""
-    assert settings.database_url is not None
+    """Run a ``capture`` subcommand against the server's database (the embedded one when none is configured)."""
     if args.tenant is not None:
         try:
             uuid.UUID(args.tenant)
         except ValueError:
             print("msr capture: --tenant must be a UUID", file=sys.stderr)
             return 2
+    if settings.database_url:
+        database_url, leave = settings.database_url, _nothing
+    else:
+        database_url, leave = _embedded_database(settings)
     try:
-        return asyncio.run(_run(settings.database_url, args))
+        return asyncio.run(_run(database_url, args))
     except (CaptureSetupError, StoreUnavailableError) as exc:
         print(f"msr capture: {exc}", file=sys.stderr)
         return 1
+    finally:
+        leave()

@@ -287,8 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "bench-data":
             return _bench_data(settings, args)
         if args.command == "capture":
-            with resolved_services(settings, redis=False) as resolved:
-                return capture_cli.run(resolved, args)
+            return capture_cli.run(settings, args)
         return _token(settings, args)
     except ConfigError as exc:
         print(f"msr: configuration error: {exc}", file=sys.stderr)

@@ -6,6 +6,7 @@ import uuid
 
 import asyncpg
 
+from app.embedded import EmbeddedPostgres
 from tests.test_cli import clean_env, msr
 
 TENANT = str(uuid.UUID(int=78))
@@ -52,3 +53,18 @@ async def test_add_list_and_remove_a_captured_table(database_url, source_url, tm
     assert "public.vehicles" not in (await run(database_url, tmp_path, "list")).stdout
     again = await run(database_url, tmp_path, "remove", "public.vehicles", *source)
     assert again.returncode == 1
+
+
+async def test_with_the_embedded_database_of_a_running_server_it_leaves_that_database_running(tmp_path):
+    postgres = EmbeddedPostgres(tmp_path)
+    url = await asyncio.to_thread(postgres.start)
+    try:
+        env = clean_env(MSR_DATA_DIR=str(tmp_path))
+        listed = await asyncio.to_thread(
+            subprocess.run, msr("capture", "list"), env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert listed.returncode == 0, listed.stderr
+        conn = await asyncpg.connect(url)  # still up for the server that uses it
+        await conn.close()
+    finally:
+        await asyncio.to_thread(postgres.stop)
