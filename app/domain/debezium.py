@@ -24,7 +24,7 @@ import hashlib
 import re
 import uuid
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -44,6 +44,7 @@ from app.domain.ingest import (
     body_kind,
 )
 from app.errors import validation_error
+from playback.instants import from_micros
 from store.events import NewEvent
 from store.recording import TRUNCATE
 
@@ -53,7 +54,6 @@ _ANY = msgspec.json.Decoder()
 _SOURCE = msgspec.json.Decoder(dict[str, Any])
 # Decimals go out as JSON numbers with the source's digits.
 _ENCODER = msgspec.json.Encoder(decimal_format="number")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ROW_OPS = frozenset("crud")
 _DIGITS = re.compile(r"^-?\d{1,20}$")
 _COLUMN = r"[A-Za-z_][A-Za-z0-9_$]{0,62}"
@@ -276,7 +276,7 @@ class DebeziumConverter:
                 continue
             micros = value // per_micro if per_micro else value * 1000
             try:
-                moment = _EPOCH + timedelta(microseconds=micros)
+                moment = from_micros(micros)
             except OverflowError:
                 raise RowError(f"{field}.{name}", f"{field}.{name} is out of range") from None
             return _check_time(moment, f"{field}.{name}", self._now)

@@ -26,15 +26,16 @@ import base64
 import binascii
 import struct
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 
+from playback.instants import EPOCH
+
 Decode = Callable[[Any], Any]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_DATE = date(1970, 1, 1)
 # What Debezium sends for PostgreSQL's +/- infinity timestamps (as the PostgreSQL JDBC driver does), in ms.
 _INFINITY_MS = 9223372036825200000
@@ -95,7 +96,7 @@ def _timestamp(per_second: int) -> Decode:
             return "infinity" if value > 0 else "-infinity"
         seconds, rest = divmod(value, per_second)
         try:
-            moment = _EPOCH + timedelta(seconds=seconds)
+            moment = EPOCH + timedelta(seconds=seconds)
         except OverflowError:
             return value
         return moment.strftime("%Y-%m-%dT%H:%M:%S") + _fraction(rest * (1_000_000_000 // per_second))
