@@ -82,3 +82,15 @@ test("locate reads the seed's geojson string, geometry objects, features and lon
   assert.equal(locate(null).geometry, null);
   assert.deepEqual(anchorOf({ type: "Point", coordinates: [7, 8] }), [7, 8]);
 });
+
+test("a diff-seek frame brings the picture to the target's: upserts, and deletes even of unknown entities", () => {
+  const store = new EntityStore();
+  store.applyStateChunk([event("a", "c"), event("b", "c")], 1, 1);
+  store.takeDiff();
+  // Backward past b's creation and a's move; c is deleted at the target although this picture never had it.
+  store.applyEvents([event("a", "u", 100.5), event("b", "d"), event("c", "d")]);
+  const diff = store.takeDiff();
+  assert.equal(diff?.upserts.length, 1);
+  assert.equal(diff?.removes.length, 1);
+  assert.equal(store.size, 1);
+});

@@ -61,6 +61,13 @@ test("the first chunk of a state restarts the numbering: it replaces the whole p
   assert.equal(protocol.lastSeq, 1);
 });
 
+test("a diff-seek frame is numbered like any frame: it does not restart the numbering", () => {
+  const protocol = new ReplayProtocol();
+  protocol.receive(events(3));
+  assert.equal(protocol.receive({ ...events(4), seek: true }).kind, "events");
+  assert.equal(protocol.receive({ ...events(6), seek: true }).kind, "gap");
+});
+
 test("unknown or malformed messages are not the protocol's", () => {
   assert.equal(parseServerMessage("not json"), null);
   assert.equal(parseServerMessage('{"type":"nope"}'), null);

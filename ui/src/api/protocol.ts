@@ -43,6 +43,11 @@ export interface EventsMessage {
   to: string;
   events: WireEvent[];
   conflated?: boolean;
+  /**
+   * A diff-seek: the net change from `from` (where the viewer was) to the seek target `to`, which may be earlier.
+   * Applied as upserts and deletes like any frame; the clock is then set to `to` (not only moved forward).
+   */
+  seek?: boolean;
 }
 
 export interface StatusMessage {

@@ -505,8 +505,17 @@ export class App {
       case "events": {
         const { message } = decision;
         this.store.applyEvents(message.events);
-        if (this.trailLayer.enabled) this.trails.addEvents(message.events);
-        this.clock.advanceTo(Date.parse(message.to), now);
+        if (message.seek) {
+          // A diff-seek replaces the state a seek used to bring: the picture is now the one at `to`, and the
+          // trails of before the jump are no path.
+          this.clock.set(Date.parse(message.to), now, this.clock.state, this.clock.speed);
+          this.metrics.count("diff seeks");
+          this.trails.clear();
+          this.awaitingState = false;
+        } else {
+          if (this.trailLayer.enabled) this.trails.addEvents(message.events);
+          this.clock.advanceTo(Date.parse(message.to), now);
+        }
         if (message.conflated) this.metrics.count("conflated");
         this.metrics.record("events", performance.now() - receivedAt, message.events.length);
         break;
@@ -935,6 +944,7 @@ export class App {
       ["reconnects", String(this.socket?.reconnects ?? 0)],
       ["resumes / states", `${this.metrics.counter("resumes")} / ${this.metrics.counter("states")}`],
       ["conflated frames", String(this.metrics.counter("conflated"))],
+      ["diff seeks", String(this.metrics.counter("diff seeks"))],
       ["last seq", String(this.socket?.protocol.lastSeq ?? 0)],
     ];
     element.replaceChildren(...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
