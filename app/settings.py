@@ -97,6 +97,9 @@ class Settings:
     """Frames kept per viewer for ``resume`` after a reconnect (``MSR_VIEWER_HISTORY_FRAMES``)."""
     viewer_history_bytes: int = 1 << 20
     """Bytes of frames kept per viewer for ``resume`` (``MSR_VIEWER_HISTORY_BYTES``)."""
+    diff_seek_within_s: float = 600.0
+    """A seek at most this far (event time) from a viewer's picture is sent as a diff, not a state
+    (``MSR_DIFF_SEEK_WITHIN_S``; negative: never)."""
     ws_max_message_bytes: int = 64 * 1024
     """Largest WebSocket message a client may send; larger closes the connection with 1009
     (``MSR_WS_MAX_MESSAGE_BYTES``)."""
@@ -284,6 +287,7 @@ class Settings:
             "viewer_queue_bytes": reader.parse("MSR_VIEWER_QUEUE_BYTES", int, "an integer"),
             "viewer_history_frames": reader.parse("MSR_VIEWER_HISTORY_FRAMES", int, "an integer"),
             "viewer_history_bytes": reader.parse("MSR_VIEWER_HISTORY_BYTES", int, "an integer"),
+            "diff_seek_within_s": reader.parse("MSR_DIFF_SEEK_WITHIN_S", float, "a number of seconds"),
             "ws_max_message_bytes": reader.parse("MSR_WS_MAX_MESSAGE_BYTES", int, "an integer"),
             "ws_rate_limit": reader.parse("MSR_WS_RATE_LIMIT", float, "a number of messages per second"),
             "ws_auth_timeout_s": reader.parse("MSR_WS_AUTH_TIMEOUT_S", float, "a number of seconds"),

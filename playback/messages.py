@@ -86,7 +86,15 @@ class State(_ServerMessage, tag="state", frozen=True, kw_only=True):
 
 
 class Events(_ServerMessage, tag="events", frozen=True, kw_only=True, omit_defaults=True):
-    """The events of ``(from, to]``; ``conflated`` (only sent when true) when a slow viewer's frames were merged."""
+    """The events of ``(from, to]``; ``conflated`` (only sent when true) when a slow viewer's frames were merged.
+
+    ``seek`` (only sent when true) marks a diff-seek: after a seek near the viewer's position (``from``), the net
+    change to the target ``to`` (which may be earlier than ``from``) instead of a full ``state``. Its items are,
+    for every entity changed between the two, the entity as it is at ``to`` (its latest event at or before
+    ``to``), or an item with ``op`` ``"d"`` when the entity does not exist at ``to`` (such an item's
+    ``event_timestamp`` may be ``to`` itself). Clients apply it as upserts and deletes, then set their clock to
+    ``to``; frames continue from ``to``.
+    """
 
     seq: int
     from_: str = msgspec.field(name="from")
@@ -94,6 +102,7 @@ class Events(_ServerMessage, tag="events", frozen=True, kw_only=True, omit_defau
     events: msgspec.Raw
     """A pre-encoded JSON array of wire events (see :func:`encode_events`)."""
     conflated: bool = False
+    seek: bool = False
 
 
 class Status(_ServerMessage, tag="status", frozen=True, kw_only=True, omit_defaults=True):
@@ -161,7 +170,7 @@ class Stop(_ClientMessage, tag="stop", frozen=True, kw_only=True):
 
 
 class Seek(_ClientMessage, tag="seek", frozen=True, kw_only=True):
-    """Jump to an instant; a fresh ``state`` follows."""
+    """Jump to an instant; a fresh ``state`` follows, or an ``events`` frame flagged ``seek`` when it is near."""
 
     timestamp: Annotated[datetime, msgspec.Meta(tz=True)]
 

@@ -18,6 +18,12 @@ The ``state`` itself is never queued: the queue holds a :class:`StateNeeded` mar
 reaches it, streams the state chunk by chunk through :meth:`ViewerOutbox.state_message`, paced by the
 viewer's own connection. Memory per viewer is thus bounded by the pending bounds plus the history bounds.
 
+A seek (:meth:`ViewerOutbox.seek`) near the viewer's picture queues a diff instead: a :class:`StateNeeded` whose
+``since`` is the position of the picture the viewer holds once it applies everything handed out, answered by
+one ``events`` frame flagged ``seek`` (:meth:`ViewerOutbox.seek_message`) with the net change from ``since`` to
+the target. "Near" is ``diff_seek_within_us`` of event time; a viewer without a complete picture (before its
+first state, or part-way through one) gets a full ``state`` whatever the distance.
+
 ``seq`` numbers are given when a message is handed out, so frames dropped before that leave no gap. The last
 messages handed out are kept (``history_frames`` / ``history_bytes``) so that a client that reconnects with
 ``resume`` gets them again; when they are gone, or when a state was interrupted half-way, it gets a fresh
@@ -33,9 +39,12 @@ from dataclasses import dataclass
 import msgspec
 
 from playback.frames import ChangeEvent, Frame
-from playback.instants import format_timestamp
+from playback.instants import MICROS_PER_SECOND, format_timestamp
 from playback.messages import Events, State, encode, encode_events
 from playback.raw import RawEvents
+
+DIFF_SEEK_WITHIN_US = 10 * 60 * MICROS_PER_SECOND
+"""By default a seek within ten minutes of event time of the viewer's picture is sent as a diff."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -47,12 +56,14 @@ class EncodedFrame:
     events: RawEvents
     body: msgspec.Raw
     conflated: bool = False
+    seek: bool = False
+    """The net change of a seek from ``from_`` to ``to`` (either way): upserts and deletes, not a slice of history."""
 
     @classmethod
-    def of(cls, frame: Frame, *, conflated: bool = False) -> EncodedFrame:
+    def of(cls, frame: Frame, *, conflated: bool = False, seek: bool = False) -> EncodedFrame:
         """Encode a session frame (the session's frames come encoded: their text is taken as it is)."""
         events = frame.events if isinstance(frame.events, RawEvents) else RawEvents.of(frame.events)
-        return cls(frame.from_, frame.to, events, msgspec.Raw(events.array), conflated)
+        return cls(frame.from_, frame.to, events, msgspec.Raw(events.array), conflated, seek)
 
     @property
     def size(self) -> int:
@@ -68,6 +79,7 @@ class EncodedFrame:
                 to=format_timestamp(self.to),
                 events=self.body,
                 conflated=self.conflated,
+                seek=self.seek,
             )
         )
 
@@ -108,9 +120,14 @@ class StateChunk:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class StateNeeded:
-    """The viewer needs the state at ``position`` now; later frames continue from there."""
+    """The viewer needs the state at ``position`` now; later frames continue from there.
+
+    With ``since``, the viewer holds the complete picture at ``since`` and needs only the net change from there to
+    ``position`` (a diff-seek, see :meth:`ViewerOutbox.seek_message`); it may still be sent the full state.
+    """
 
     position: int
+    since: int | None = None
 
 
 class ViewerOutbox:
@@ -125,10 +142,16 @@ class ViewerOutbox:
         max_conflated_entities: int = 10_000,
         history_frames: int = 100,
         history_bytes: int = 1 << 20,
+        diff_seek_within_us: int = DIFF_SEEK_WITHIN_US,
     ) -> None:
-        """A new viewer, whose first message is the state at ``position``, where the next frame starts."""
+        """A new viewer, whose first message is the state at ``position``, where the next frame starts.
+
+        A seek at most ``diff_seek_within_us`` of event time from the viewer's picture is sent as a diff (negative:
+        never).
+        """
         if min(max_frames, max_bytes, max_conflated_entities, history_frames, history_bytes) < 1:
             raise ValueError("every bound of a viewer's outbox must be at least 1")
+        self._diff_within = diff_seek_within_us
         self._max_frames = max_frames
         self._max_bytes = max_bytes
         self._max_entities = max_conflated_entities
@@ -140,6 +163,8 @@ class ViewerOutbox:
         # Where the next pushed frame must start, and where the viewer is once it applies all handed out.
         self._tail = position
         self._head = position
+        # Whether the viewer holds the complete state at _head once it applies everything handed out.
+        self._pictured = False
         self._streaming: StateNeeded | None = None
         self._next_chunk = 1
         self._next_seq = 1
@@ -180,8 +205,17 @@ class ViewerOutbox:
             self._conflate()
 
     def reset(self, position: int) -> None:
-        """Drop everything pending; the viewer gets the state at ``position`` next (after a seek)."""
-        self._queue = deque([StateNeeded(position)])
+        """Drop everything pending; the viewer gets the full state at ``position`` next."""
+        self._restart(StateNeeded(position))
+
+    def seek(self, position: int) -> None:
+        """Drop everything pending; the viewer gets a diff to ``position`` next when it is near, else the state."""
+        near = self._pictured and abs(position - self._head) <= self._diff_within
+        self._restart(StateNeeded(position, self._head if near else None))
+
+    def _restart(self, marker: StateNeeded) -> None:
+        position = marker.position
+        self._queue = deque([marker])
         self._pending_frames = 0
         self._pending_bytes = 0
         self._tail = position
@@ -197,7 +231,9 @@ class ViewerOutbox:
         if isinstance(item, StateNeeded):
             self._streaming = item
             self._next_chunk = 1
-            self._head = item.position
+            if item.since is None:
+                self._head = item.position
+                self._pictured = False
             return item
         self._pending_frames -= 1
         self._pending_bytes -= item.size
@@ -217,11 +253,28 @@ class ViewerOutbox:
                 f"expected chunk {self._next_chunk} of the state at {request.position}, "
                 f"got chunk {chunk.chunk} at {chunk.position}"
             )
+        # The first chunk drops the viewer's picture (even when the state answers a diff: a pump that cannot read
+        # diffs); the last completes the picture at the state's position.
+        self._pictured = chunk.chunk == chunk.chunks
         if chunk.chunk == chunk.chunks:
             self._streaming = None
+            self._head = request.position
         else:
             self._next_chunk += 1
         return self._hand_out(chunk)
+
+    def seek_message(self, request: StateNeeded, frame: EncodedFrame) -> bytes | None:
+        """The numbered message of the diff asked for by ``request``: a frame flagged ``seek`` from ``since``.
+
+        None when ``request`` is stale (a seek or a resync replaced it).
+        """
+        if request is not self._streaming:
+            return None
+        if not frame.seek or (frame.from_, frame.to) != (request.since, request.position):
+            raise ValueError(f"expected the diff from {request.since} to {request.position}")
+        self._streaming = None
+        self._head = request.position
+        return self._hand_out(frame)
 
     def resume(self, seq: int) -> list[bytes] | None:
         """After a reconnect where the client applied up to ``seq``: the messages to send it again.
@@ -238,7 +291,11 @@ class ViewerOutbox:
         self._history.clear()
         self._history_bytes = 0
         self._streaming = None
-        if not (self._queue and isinstance(self._queue[0], StateNeeded)):
+        # The client's picture is unknown now: a diff queued for it would not apply.
+        self._pictured = False
+        if self._queue and isinstance(self._queue[0], StateNeeded):
+            self._queue[0] = StateNeeded(self._queue[0].position)
+        else:
             self._queue.appendleft(StateNeeded(self._head))
         self.resyncs += 1
         return None

@@ -80,6 +80,14 @@ class EventSource(Protocol):
         """The state at ``position`` in chunks; every part says the chunk count. Close it when stopping early."""
         ...
 
+    async def seek_diff(self, since: int, position: int) -> EventChunk:
+        """The net change from the state at ``since`` to the state at ``position`` (either may be the later).
+
+        For every entity with an event between the two: its latest event at or before ``position``, or, when it
+        does not exist at ``position``, a delete item stamped ``position`` (seq 0), in ``(timestamp, seq)`` order.
+        """
+        ...
+
 
 class PlaybackSink(Protocol):
     """Where a runner sends what it produces: to the viewers of the session, wherever they are."""

@@ -22,9 +22,11 @@ from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 
+from playback.frames import Frame
 from playback.messages import PlayState
 from playback.outbox import EncodedFrame, StateChunk, StateNeeded, ViewerOutbox
 from playback.ports import ClockStatus, EventBatch, EventSource, PlaybackSink, StatePart
+from playback.raw import EventChunk, RawEvents
 from playback.session import DataRequest, PlaybackSession, PlaybackState
 
 _log = logging.getLogger("msr.playback")
@@ -219,6 +221,8 @@ class PlaybackRunner:
 
 StateReader = Callable[[int], AsyncGenerator[StatePart, None]]
 """Reads the state at a position in chunks (:meth:`playback.ports.EventSource.state`)."""
+DiffReader = Callable[[int, int], Awaitable[EventChunk]]
+"""Reads the net change from one position to another (:meth:`playback.ports.EventSource.seek_diff`)."""
 Send = Callable[[bytes], Awaitable[None]]
 """Sends one text message over the viewer's connection, waiting while the connection is congested."""
 
@@ -257,8 +261,8 @@ class Viewer:
         self._wake.set()
 
     def reset(self, position: int) -> None:
-        """Playback jumped: the state at ``position`` comes next."""
-        self.outbox.reset(position)
+        """Playback jumped: the state at ``position`` comes next, or the diff to it when it is near."""
+        self.outbox.seek(position)
         self._ended = None
         self._wake.set()
 
@@ -294,8 +298,11 @@ class Viewer:
         self._wake.set()
         return True
 
-    async def pump(self, send: Send, states: StateReader) -> tuple[int, str]:
-        """Send the viewer's messages until :meth:`close`; answers the close code and reason."""
+    async def pump(self, send: Send, states: StateReader, diffs: DiffReader | None = None) -> tuple[int, str]:
+        """Send the viewer's messages until :meth:`close`; answers the close code and reason.
+
+        Without ``diffs``, a diff-seek is answered with the full state.
+        """
         while True:
             self._wake.clear()
             if self._closing is not None:
@@ -304,7 +311,9 @@ class Viewer:
                     await send(self._notices.popleft())
                 return self._closing
             message = self._next()
-            if isinstance(message, StateNeeded):
+            if isinstance(message, StateNeeded) and message.since is not None and diffs is not None:
+                await self._send_diff(message, message.since, send, diffs)
+            elif isinstance(message, StateNeeded):
                 await self._stream_state(message, send, states)
             elif message is not None:
                 await send(message)
@@ -336,3 +345,12 @@ class Viewer:
                     # A seek or a resync replaced this state while it was being sent.
                     return
                 await send(message)
+
+    async def _send_diff(self, request: StateNeeded, since: int, send: Send, diffs: DiffReader) -> None:
+        changes = await diffs(since, request.position)
+        frame = EncodedFrame.of(
+            Frame(since, request.position, RawEvents.join([(changes, 0, len(changes))]), 0.0), seek=True
+        )
+        message = self.outbox.seek_message(request, frame)
+        if message is not None:
+            await send(message)

@@ -31,6 +31,11 @@ _ITEM = _Q["wire_item"]
 _EVENTS_BETWEEN = queries.load("events.sql")["events_between"]
 _EVENTS = _Q["wire_events"].replace("{wire_item}", _ITEM).replace("{events_between}", _EVENTS_BETWEEN)
 _STATE = _Q["wire_state"].replace("{wire_item}", _ITEM).replace("{state_at}", STATE_AT_SQL)
+_SEEK = (
+    _Q["wire_events"]
+    .replace("{wire_item}", _ITEM)
+    .replace("{events_between}", _Q["seek_rows"].replace("{state_at}", STATE_AT_SQL))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,22 @@ class WireReader:
         async with self._db.read_connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             await set_work_mem(conn, work_mem_mb)
             row = await conn.fetchrow(_EVENTS, *arguments)
+        assert row is not None  # an aggregate without GROUP BY answers one row
+        return WireEvents(row["n"], row["body"], row["timestamps"], row["seqs"], row["lengths"])
+
+    async def seek_diff(
+        self, tenant_id: uuid.UUID, since: datetime, at: datetime, *, work_mem_mb: int | None = None
+    ) -> WireEvents:
+        """The net change from the state at ``since`` to the state at ``at`` (a diff-seek, either way), one row.
+
+        For every entity with an event between the two instants: its item in the state at ``at``, or a delete item
+        stamped ``at`` (seq 0) when it does not exist then; in ``(event_timestamp, seq)`` order.
+        """
+        low, high = min(since, at), max(since, at)
+        async with self._db.read_connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            await set_work_mem(conn, work_mem_mb)
+            base = await base_snapshot(conn, tenant_id, at)
+            row = await conn.fetchrow(_SEEK, *state_arguments(tenant_id, at, base, NO_FILTERS), low, high)
         assert row is not None  # an aggregate without GROUP BY answers one row
         return WireEvents(row["n"], row["body"], row["timestamps"], row["seqs"], row["lengths"])
 

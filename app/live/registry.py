@@ -346,6 +346,7 @@ class PlaybackHub:
                 max_bytes=settings.viewer_queue_bytes,
                 history_frames=settings.viewer_history_frames,
                 history_bytes=settings.viewer_history_bytes,
+                diff_seek_within_us=round(settings.diff_seek_within_s * 1_000_000),
             )
         )
         live.viewers.add(viewer)

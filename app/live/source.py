@@ -59,6 +59,13 @@ class StoreEventSource:
         )
         return EventChunk.packed(wire.body, wire.timestamps, wire.seqs, wire.lengths)
 
+    async def seek_diff(self, since: int, position: int) -> EventChunk:
+        """The net change from the state at ``since`` to the state at ``position`` (a diff-seek)."""
+        wire = await self._states.wire.seek_diff(
+            self._tenant_id, from_micros(since), from_micros(position), work_mem_mb=self._work_mem_mb()
+        )
+        return EventChunk.packed(wire.body, wire.timestamps, wire.seqs, wire.lengths)
+
     async def state(self, position: int) -> AsyncGenerator[StatePart, None]:
         """The state at ``position`` in chunks, each saying how many there are; an empty state is one empty chunk."""
         async with self._state_slots:

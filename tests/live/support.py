@@ -151,6 +151,7 @@ class Watcher:
     """Arrival time, and seq / from / to, of every events frame."""
     conflated: int = 0
     states: int = 0
+    diff_seeks: int = 0
     check_events: bool = True
 
     async def recv(self, timeout: float = RECV_TIMEOUT_S) -> dict[str, Any]:
@@ -181,6 +182,17 @@ class Watcher:
             return
         start, end = parse_time(message["from"]), parse_time(message["to"])
         assert start == self.position, f"frame from {start} does not continue {self.position}"
+        if message.get("seek"):
+            # A diff-seek: the net change to the target, upserts and deletes, then the picture is the one at `to`.
+            self.diff_seeks += 1
+            for i in message["events"]:
+                key = (i["table_name"], i["entity_id"])
+                if i["op"] == "d":
+                    self.picture.pop(key, None)
+                else:
+                    self.picture[key] = (i["op"], i["entity_state"], parse_time(i["event_timestamp"]))
+            self.position = end
+            return
         assert start < end
         self.frames.append((time.monotonic(), {k: message[k] for k in ("seq", "from", "to")}))
         items = [

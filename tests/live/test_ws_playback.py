@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.live.support import TENANT, Watcher, new_session, of_type, open_socket, parse_time, rfc3339
+from tests.live.support import TENANT, Watcher, ingest, new_session, of_type, open_socket, parse_time, rfc3339
 from tests.support import make_token
 
 TOKEN = make_token("viewer-1", TENANT)
@@ -92,22 +92,48 @@ async def test_a_speed_change_takes_effect_at_once(live_server, history):
     assert after == pytest.approx(8, rel=0.1)
 
 
-async def test_a_seek_sends_the_true_state_and_frames_continue_from_it(live_server, history):
+async def test_a_near_seek_sends_the_net_change_backward_and_forward_and_frames_continue(live_server, history):
     session_id = await attached(live_server, history)
-    target = history.first + timedelta(seconds=7, milliseconds=333)
     async with open_socket(live_server.url, session_id, TOKEN) as ws:
         watcher = Watcher(ws, history)
         await watcher.state_complete()
         await watcher.send(type="start", speed=4)
-        await watcher.until(lambda m: m["type"] == "events" and len(watcher.frames) >= 3)
-        await watcher.send(type="seek", timestamp=rfc3339(target), id="jump")
-        state = await watcher.state_complete()
-        assert parse_time(state["timestamp"]) == target
-        assert watcher.position == target
-        watcher.assert_picture_true()
+        await watcher.until(
+            lambda m: m["type"] == "events" and parse_time(m["to"]) > history.first + timedelta(seconds=9)
+        )
+        # Back across deletes and re-creates, then forward past where playback was: one frame each, no state.
+        for target in (history.first + timedelta(seconds=1, milliseconds=333), history.first + timedelta(seconds=15)):
+            await watcher.send(type="seek", timestamp=rfc3339(target), id="jump")
+            diff = await watcher.until(lambda m: m["type"] == "events" and m.get("seek", False))
+            assert parse_time(diff["to"]) == watcher.position == target
+            watcher.assert_picture_true()
         # Still playing: frames go on from the seek target, checked against the model.
         await watcher.until(lambda m: m["type"] == "events" and parse_time(m["to"]) > target + timedelta(seconds=2))
         watcher.assert_picture_true()
+    assert watcher.states == 1
+    assert watcher.diff_seeks == 2
+
+
+async def test_a_far_seek_sends_the_true_state_and_frames_continue_from_it(start_server, live_settings, history):
+    target = history.first + timedelta(seconds=7, milliseconds=333)
+    async with start_server(live_settings.replace(diff_seek_within_s=1.0)) as server:
+        async with server.client() as client:
+            await ingest(client, history)
+            session_id = await new_session(client)
+        async with open_socket(server.url, session_id, TOKEN) as ws:
+            watcher = Watcher(ws, history)
+            await watcher.state_complete()
+            await watcher.send(type="start", speed=4)
+            await watcher.until(lambda m: m["type"] == "events" and len(watcher.frames) >= 3)
+            await watcher.send(type="seek", timestamp=rfc3339(target), id="jump")
+            state = await watcher.state_complete()
+            assert parse_time(state["timestamp"]) == target
+            assert watcher.position == target
+            watcher.assert_picture_true()
+            # Still playing: frames go on from the seek target, checked against the model.
+            await watcher.until(lambda m: m["type"] == "events" and parse_time(m["to"]) > target + timedelta(seconds=2))
+            watcher.assert_picture_true()
+    assert watcher.diff_seeks == 0
 
 
 async def test_stop_stops_the_frames(live_server, history):

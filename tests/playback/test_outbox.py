@@ -187,6 +187,73 @@ def test_reset_after_a_seek_drops_pending_frames_and_makes_the_streamed_state_st
     assert [m["seq"] for m in drain(outbox)] == [2]
 
 
+def seek_frame(since: int, to: int, *events) -> EncodedFrame:
+    return EncodedFrame.of(Frame(from_=since, to=to, events=tuple(events), deadline=0.0), seek=True)
+
+
+def test_a_near_seek_asks_for_the_diff_from_what_was_handed_out_and_numbers_it_like_a_frame():
+    outbox = started(diff_seek_within_us=60 * SECOND)
+    outbox.push(frame(0, 10))
+    outbox.next_message()
+    outbox.push(frame(10, 20))  # pending: dropped by the seek, so the diff starts where the viewer is
+    outbox.seek(START - 50 * SECOND)
+    request = outbox.next_message()
+    assert (request.since, request.position) == (START + 10, START - 50 * SECOND)
+    message = decode(outbox.seek_message(request, seek_frame(START + 10, START - 50 * SECOND, event(1, START - 60))))
+    assert (message["seq"], message["seek"], len(message["events"])) == (3, True, 1)
+    outbox.push(frame(-50 * SECOND, -49 * SECOND))
+    assert [m["seq"] for m in drain(outbox)] == [4]
+    # Chained: the next seek diffs from the target of the last one.
+    outbox.seek(START)
+    assert outbox.next_message().since == START - 49 * SECOND
+
+
+def test_a_far_seek_or_a_viewer_without_a_complete_picture_gets_the_state():
+    outbox = started(diff_seek_within_us=60 * SECOND)
+    outbox.seek(START + 61 * SECOND)
+    request = outbox.next_message()
+    assert request.since is None
+    # Part-way through that state, a near seek still needs a full state.
+    outbox.seek(START + 62 * SECOND)
+    assert outbox.next_message().since is None
+    assert ViewerOutbox(START).next_message().since is None
+    never = started(diff_seek_within_us=-1)
+    never.seek(START)
+    assert never.next_message().since is None
+
+
+def test_a_diff_being_read_is_stale_after_another_seek_which_diffs_from_the_same_picture():
+    outbox = started()
+    outbox.seek(START + 5)
+    request = outbox.next_message()
+    outbox.seek(START + 9)
+    assert outbox.seek_message(request, seek_frame(START, START + 5)) is None
+    fresh = outbox.next_message()
+    assert (fresh.since, fresh.position) == (START, START + 9)
+    with pytest.raises(ValueError, match="expected the diff"):
+        outbox.seek_message(fresh, seek_frame(START, START + 5))
+
+
+def test_a_diff_answered_by_a_state_in_chunks_is_no_picture_until_its_last_chunk():
+    outbox = started()
+    outbox.seek(START + 5)
+    request = outbox.next_message()
+    assert outbox.state_message(request, StateChunk.of(START + 5, [], chunk=1, chunks=2)) is not None
+    outbox.seek(START + 6)
+    assert outbox.next_message().since is None
+
+
+def test_a_resume_that_cannot_be_bridged_turns_a_pending_diff_into_a_state():
+    outbox = started(history_frames=1)
+    for n in range(3):
+        outbox.push(frame(n * 10, n * 10 + 10))
+        outbox.next_message()
+    outbox.seek(START + 5)
+    assert outbox.resume(1) is None
+    request = outbox.next_message()
+    assert (request.since, request.position) == (None, START + 5)
+
+
 def test_resume_within_the_history_replays_the_same_messages():
     outbox = started()
     sent = []

@@ -34,3 +34,17 @@ FROM (
     FROM ({state_at}) AS s
 ) AS w
 GROUP BY chunk
+
+-- name: seek_rows
+-- (A fragment, spliced into wire_events in place of events_between.) The net change of a seek to $2: for every
+-- entity of tenant $1 with an event in ($9, $10], its row in the state_at query ($1..$8 as there, at $2; spliced
+-- in), or, when it does not exist at $2, a delete stamped $2 with seq 0; in (event_timestamp, seq) order.
+SELECT t.table_name, t.entity_id, COALESCE(s.op, 'd') AS op, s.entity_state,
+       COALESCE(s.event_timestamp, $2) AS event_timestamp, COALESCE(s.seq, 0) AS seq
+FROM (
+    SELECT DISTINCT table_name, entity_id
+    FROM events
+    WHERE tenant_id = $1 AND event_timestamp > $9::timestamptz AND event_timestamp <= $10::timestamptz
+) AS t
+LEFT JOIN ({state_at}) AS s ON s.table_name = t.table_name AND s.entity_id = t.entity_id
+ORDER BY 5, 6, 1, 2
