@@ -19,6 +19,7 @@ from playback.runner import Viewer
 from store.events import EventFilters, EventStore, NewEvent
 from store.playback import PlaybackStore
 from store.pool import Database
+from store.snapshots import SnapshotStore
 from tests.store.model import BASE, Ev, model_state
 
 EXAMPLES = settings(
@@ -109,20 +110,29 @@ async def seek_through(source: StoreEventSource, targets: list[datetime], within
     return steps
 
 
-async def history_source(db: Database, events: EventStore, history: list[Ev]) -> StoreEventSource:
+async def history_source(
+    db: Database, events: EventStore, history: list[Ev], snapshots: SnapshotStore | None = None, checkpoint=None
+) -> StoreEventSource:
+    """The history of a new tenant, with a checkpoint ``(instant, tables)`` taken after it when asked."""
     tenant = uuid.uuid4()
     await events.ingest([NewEvent(tenant, e.table, e.entity, e.op, e.state, e.ts) for e in history])
+    if snapshots is not None and checkpoint is not None:
+        await snapshots.take_checkpoint(tenant, *checkpoint)
     return StoreEventSource(
         events, PlaybackStore(db), tenant, work_mem_mb=lambda: None, state_slots=asyncio.Semaphore(1)
     )
 
 
 @EXAMPLES
-@given(history=histories(), targets=st.lists(_targets, min_size=2, max_size=5))
+@given(
+    history=histories(),
+    targets=st.lists(_targets, min_size=2, max_size=5),
+    checkpoint=st.none() | st.tuples(_instants, st.sampled_from([(), ("public.a",)])),
+)
 async def test_after_each_near_seek_forward_or_backward_the_picture_is_the_state_at_the_target(
-    db, events, history, targets
+    db, events, snapshots, history, targets, checkpoint
 ):
-    source = await history_source(db, events, history)
+    source = await history_source(db, events, history, snapshots, checkpoint)
     steps = await seek_through(source, targets, within_s=SPAN_S * 2)
     assert [kind for kind, _ in steps] == ["state"] + ["seek"] * (len(targets) - 1)
     for target, (_, picture) in zip(targets, steps, strict=True):
