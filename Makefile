@@ -59,9 +59,10 @@ chromium: ## install Debian's Chromium for the browser tests when it is missing 
 run: $(VENV)/.installed-run $(UI_STAMP) ## install, build the UI, and run the server on the embedded defaults (http://127.0.0.1:8000)
 	$(BIN)/msr serve
 
-lint: $(VENV)/.installed-dev ## ruff lint and format check
+lint: $(VENV)/.installed-dev ## ruff lint and format check; hadolint on the Dockerfile
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
 
 types: $(VENV)/.installed-dev ## mypy strict on app, playback, store
 	$(BIN)/mypy
