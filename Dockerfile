@@ -40,7 +40,8 @@ ENV PATH=/opt/msr/bin:$PATH \
     MSR_HOST=0.0.0.0 \
     MSR_PORT=8000 \
     MSR_STATIC_DIR=/opt/msr/static \
-    MSR_DATA_DIR=/var/lib/msr
+    MSR_DATA_DIR=/var/lib/msr \
+    MSR_METRICS_HOST=0.0.0.0
 USER 10001:10001
 WORKDIR /var/lib/msr
 EXPOSE 8000

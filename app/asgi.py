@@ -23,7 +23,9 @@ from app.domain.capture import CaptureService
 from app.domain.jobs_runner import STEP_PERIOD_S, Maintenance
 from app.domain.sessions import AdmissionControl, SessionLiveness, SessionService
 from app.errors import EXCEPTION_HANDLERS
+from app.metrics import count_http_response
 from app.routes import API_ROUTES
+from app.routes.metrics import metrics_lifespan
 from app.routes.ui import ui_router
 from app.services import Services, provide_admin, provide_principal, provide_services
 from app.settings import ConfigError, Settings
@@ -151,7 +153,7 @@ def create_app(settings: Settings) -> Litestar:
     cors = CORSConfig(allow_origins=list(settings.allowed_origins)) if settings.allowed_origins else None
     return Litestar(
         route_handlers=[*API_ROUTES, ui_router(settings)],
-        lifespan=[lifespan],
+        lifespan=[lifespan, metrics_lifespan(settings)],
         dependencies={
             "services": Provide(provide_services),
             "principal": Provide(provide_principal),
@@ -159,7 +161,7 @@ def create_app(settings: Settings) -> Litestar:
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         before_request=bind_correlation_id,
-        before_send=[add_correlation_header],
+        before_send=[add_correlation_header, count_http_response],
         cors_config=cors,
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,

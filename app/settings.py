@@ -141,6 +141,14 @@ class Settings:
     """URL template of a raster tile server for the map's background (``MSR_TILE_URL``), such as
     ``https://tiles.example/{z}/{x}/{y}.png`` or a path on this server; unset, the map shows only its built-in
     Natural Earth basemap (the control rooms are offline)."""
+    metrics_token: str | None = None
+    """Bearer token that ``GET /metrics`` on the API port requires (``MSR_METRICS_TOKEN``, at least 16 characters);
+    unset, the API port does not serve metrics (404)."""
+    metrics_port: int | None = None
+    """Port of a separate listener that serves ``/metrics`` without a token (``MSR_METRICS_PORT``), for a
+    Prometheus that scrapes each replica on a private network; unset, there is none."""
+    metrics_host: str = "127.0.0.1"
+    """Address of that listener (``MSR_METRICS_HOST``); the image sets ``0.0.0.0``."""
     dev_mode: bool = False
     """Whether the server runs with the generated development secret. Set by ``msr serve`` when no key is
     configured, never from the environment: only then does ``GET /ui/dev-token`` give loopback clients the
@@ -232,6 +240,16 @@ class Settings:
             "MSR_LOG_LEVEL",
             "must be DEBUG, INFO, WARNING or ERROR",
         )
+        _check(
+            self.metrics_token is None or len(self.metrics_token) >= 16,
+            "MSR_METRICS_TOKEN",
+            "must be at least 16 characters (a guessable token would expose the metrics)",
+        )
+        _check(
+            self.metrics_port is None or (1 <= self.metrics_port <= 65535 and self.metrics_port != self.port),
+            "MSR_METRICS_PORT",
+            "must be a port number 1-65535 other than MSR_PORT",
+        )
         if self.tile_url is not None:
             _check(_is_tile_template(self.tile_url), "MSR_TILE_URL", _TILE_URL_PROBLEM)
         for origin in self.allowed_origins:
@@ -305,6 +323,9 @@ class Settings:
             "static_dir": reader.parse("MSR_STATIC_DIR", Path, "a path"),
             "tile_url": reader.text("MSR_TILE_URL"),
             "dev_allow_remote": reader.parse("MSR_DEV_ALLOW_REMOTE", _flag, "true or false"),
+            "metrics_token": reader.text("MSR_METRICS_TOKEN"),
+            "metrics_port": reader.parse("MSR_METRICS_PORT", int, "an integer"),
+            "metrics_host": reader.text("MSR_METRICS_HOST"),
         }
         return cls(**{name: value for name, value in values.items() if value is not None})  # type: ignore[arg-type]
 

@@ -196,6 +196,11 @@ class SessionRepository:
             count: int = await conn.fetchval(_Q["count_active_sessions"])
         return count
 
+    async def count_by_status(self) -> dict[tuple[str, str], int]:
+        """The number of sessions of each ``(kind, status)``."""
+        async with self._db.connection() as conn:
+            return {(r["kind"], r["status"]): r["sessions"] for r in await conn.fetch(_Q["count_sessions_by_status"])}
+
     async def list(self, query: SessionQuery) -> SessionPage:
         """A page of sessions matching the filters, in the requested order (ties by id for a stable order)."""
         conditions: list[str] = []

@@ -29,6 +29,7 @@ from typing import Any
 from croniter import croniter
 from redis.exceptions import RedisError
 
+from app import metrics
 from app.coordination.redis import RedisConnection
 from app.domain.admin_settings import RuntimeSettings
 from app.web import utc_now
@@ -154,11 +155,15 @@ class ExclusiveJobs:
 
                     return await work(checked)
 
+                started = time.monotonic()
                 try:
-                    return await run_job(self._jobs, job, guarded)
+                    finished: Job | None = await run_job(self._jobs, job, guarded)
                 except Exception:
                     # run_job recorded the failure; the next due step tries again.
-                    return await self._jobs.get(job.id)
+                    finished = await self._jobs.get(job.id)
+                status = finished.status if finished is not None else "failed"
+                metrics.job_finished(kind, status, time.monotonic() - started)
+                return finished
         finally:
             try:
                 await lock.release()

@@ -1,6 +1,6 @@
 """Thin route modules: parse, call a service, shape the answer."""
 
-from app.routes import admin, bookmarks, configuration, exports, health, ingest, replay, rnr, sessions, ws
+from app.routes import admin, bookmarks, configuration, exports, health, ingest, metrics, replay, rnr, sessions, ws
 
 API_ROUTES = [
     *health.ROUTES,
@@ -13,5 +13,6 @@ API_ROUTES = [
     *bookmarks.ROUTES,
     *rnr.ROUTES,
     *ws.ROUTES,
+    *metrics.ROUTES,
 ]
 """Every API route of the app, registered by ``create_app``."""

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from litestar import Request, Response, post
 from litestar.params import QueryParameter
 
+from app import metrics
 from app.domain.debezium import parse_debezium
 from app.domain.ingest import IngestBatch, parse_events
-from app.errors import ApiError, ErrorCode
+from app.errors import ApiError, DomainError, ErrorCode, answer_of
 from app.services import PrincipalDep, ServicesDep
 from app.web import envelope, rfc3339, utc_now
 from store.errors import BeforeRetainedHistoryError
@@ -17,7 +20,17 @@ from store.errors import BeforeRetainedHistoryError
 _KEY_COLUMN = r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"
 
 
-async def _store(services: ServicesDep, batch: IngestBatch, *, debezium: bool = False) -> Response[dict[str, Any]]:
+@asynccontextmanager
+async def _counted(source: str) -> AsyncIterator[None]:
+    try:
+        yield
+    except DomainError as exc:
+        metrics.ingest_rejected(source, answer_of(exc).code.value)
+        raise
+
+
+async def _store(services: ServicesDep, batch: IngestBatch, source: str) -> Response[dict[str, Any]]:
+    debezium = source == "debezium"
     try:
         result = await services.events.ingest(batch.events)
     except BeforeRetainedHistoryError as exc:
@@ -28,6 +41,7 @@ async def _store(services: ServicesDep, batch: IngestBatch, *, debezium: bool = 
             "tenant's history; nothing of the batch was stored",
             details={"row": exc.row, "field": "event_timestamp", "earliest": rfc3339(exc.retained_from)},
         ) from None
+    metrics.ingest_stored(source, stored=result.accepted, duplicates=result.duplicates, skipped=batch.skipped)
     message = f"stored {result.accepted} events, {result.duplicates} already stored"
     data: dict[str, Any] = {"accepted": result.accepted, "duplicates": result.duplicates}
     if debezium:
@@ -49,8 +63,9 @@ async def ingest_events(
     Idempotent: events already stored (same ``event_id``, or same ``table_name, entity_id, op,
     event_timestamp`` without one) are counted as duplicates and not stored again.
     """
-    batch = await parse_events(await request.body(), request.headers.get("content-type"), principal, utc_now())
-    return await _store(services, batch)
+    async with _counted("events"):
+        batch = await parse_events(await request.body(), request.headers.get("content-type"), principal, utc_now())
+        return await _store(services, batch, "events")
 
 
 @post("/v1/ingest/debezium", tags=["ingest"], summary="Record Debezium change events", status_code=200)
@@ -69,10 +84,11 @@ async def ingest_debezium(
     tombstones, transaction records, heartbeats, logical-decoding messages and schema changes are skipped and
     counted (``skipped``); see docs/recording.md.
     """
-    body = await request.body()
-    content_type = request.headers.get("content-type")
-    batch = await parse_debezium(body, content_type, principal.tenant_id, utc_now(), key, keys)
-    return await _store(services, batch, debezium=True)
+    async with _counted("debezium"):
+        body = await request.body()
+        content_type = request.headers.get("content-type")
+        batch = await parse_debezium(body, content_type, principal.tenant_id, utc_now(), key, keys)
+        return await _store(services, batch, "debezium")
 
 
 ROUTES = [ingest_events, ingest_debezium]

@@ -76,3 +76,7 @@ SELECT id FROM sessions WHERE id = ANY($1::uuid[]) AND status = 'ACTIVE'
 -- name: count_active_sessions
 -- The number of ACTIVE sessions; no arguments.
 SELECT count(*) FROM sessions WHERE status = 'ACTIVE'
+
+-- name: count_sessions_by_status
+-- How many sessions there are of each kind and status (for the metrics); no arguments.
+SELECT kind, status, count(*) AS sessions FROM sessions GROUP BY kind, status
