@@ -14,7 +14,7 @@ NODE_ENV_PATH := PATH="$(abspath $(BIN)):$$PATH"
 UI_SOURCES := $(shell find ui/src ui/tests -type f 2>/dev/null) ui/package.json ui/package-lock.json ui/build.mjs ui/tsconfig.json
 UI_STAMP := static/build/.built
 
-.PHONY: help run test lint types imports unit ui ui-test chromium lock bench clean
+.PHONY: help run test lint types imports unit ui ui-test chromium nginx lock bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -56,6 +56,11 @@ chromium: ## install Debian's Chromium for the browser tests when it is missing 
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 		echo "no /usr/bin/chromium: the browser tests will be skipped"
 
+nginx: ## install Debian's nginx for the load balancer test when it is missing and this machine allows it
+	@test -x /usr/sbin/nginx || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light >/dev/null) || \
+		echo "no /usr/sbin/nginx: the load balancer test will be skipped"
+
 run: $(VENV)/.installed-run $(UI_STAMP) ## install, build the UI, and run the server on the embedded defaults (http://127.0.0.1:8000)
 	$(BIN)/msr serve
 
@@ -70,7 +75,7 @@ types: $(VENV)/.installed-dev ## mypy strict on app, playback, store
 imports: $(VENV)/.installed-dev ## import-linter: the layers point one way
 	$(BIN)/lint-imports
 
-unit: $(VENV)/.installed-dev $(UI_STAMP) chromium ## the test suite (real PostgreSQL and Redis, embedded unless MSR_TEST_*_URL are set; browser tests in headless Chromium)
+unit: $(VENV)/.installed-dev $(UI_STAMP) chromium nginx ## the test suite (real PostgreSQL and Redis, embedded unless MSR_TEST_*_URL are set; browser tests in headless Chromium)
 	$(BIN)/pytest
 
 test: lint types imports ui-test unit ## install the dev tools and run lint, types, import rules, the UI's unit tests and the whole test suite
