@@ -23,7 +23,7 @@ from app.domain.capture import CaptureService
 from app.domain.jobs_runner import STEP_PERIOD_S, Maintenance
 from app.domain.sessions import AdmissionControl, SessionLiveness, SessionService
 from app.errors import EXCEPTION_HANDLERS
-from app.metrics import count_http_response
+from app.metrics import count_http_response, database_read
 from app.routes import API_ROUTES
 from app.routes.metrics import metrics_lifespan
 from app.routes.ui import ui_router
@@ -113,6 +113,8 @@ def create_app(settings: Settings) -> Litestar:
             PoolConfig(
                 dsn=database_url,
                 read_dsn=settings.database_read_url,
+                read_wait_ms=settings.database_read_wait_ms,
+                on_read=database_read,
                 min_size=settings.db_pool_min,
                 max_size=settings.db_pool_max,
                 command_timeout_s=settings.db_command_timeout_s,

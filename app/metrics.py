@@ -73,6 +73,11 @@ DEPENDENCY_LATENCY = Histogram(
     ["dependency"],
     buckets=_SHORT_S,
 )
+DATABASE_READS = Counter(
+    "msr_database_reads",
+    "Replay reads with a read replica configured, by where they went: replica, or primary (the replica lagged).",
+    ["target"],
+)
 DEPENDENCY_FAILURES = Counter(
     "msr_dependency_probe_failures", "Probes that failed or timed out, by dependency.", ["dependency"]
 )
@@ -160,6 +165,11 @@ def dependency_probed(dependency: str, seconds: float | None) -> None:
         DEPENDENCY_FAILURES.labels(dependency).inc()
     else:
         DEPENDENCY_LATENCY.labels(dependency).observe(seconds)
+
+
+def database_read(target: str) -> None:
+    """A replay read went to the ``replica`` or, the replica lagging, to the ``primary``."""
+    DATABASE_READS.labels(target).inc()
 
 
 def registry() -> CollectorRegistry:

@@ -41,6 +41,9 @@ class Settings:
     """PostgreSQL DSN (``MSR_DATABASE_URL``); None starts the embedded PostgreSQL."""
     database_read_url: str | None = None
     """Optional read replica for replay queries (``MSR_DATABASE_READ_URL``)."""
+    database_read_wait_ms: int = 500
+    """How long a replay read waits for the read replica to replay what the primary had committed when the read
+    began (``MSR_DATABASE_READ_WAIT_MS``); a replica further behind is skipped and the primary answers."""
     redis_url: str | None = None
     """Redis URL (``MSR_REDIS_URL``); None starts the embedded Redis."""
     redis_prefix: str = "msr:"
@@ -201,6 +204,7 @@ class Settings:
         _check(bool(self.admin_role), "MSR_ADMIN_ROLE", "must not be empty")
         _check(_positive(self.session_idle_timeout_s), "MSR_SESSION_IDLE_TIMEOUT_S", "must be > 0")
         _check(10 <= self.frame_interval_ms <= 10_000, "MSR_FRAME_INTERVAL_MS", "must be 10-10000")
+        _check(0 <= self.database_read_wait_ms <= 60_000, "MSR_DATABASE_READ_WAIT_MS", "must be 0-60000")
         _check(self.max_body_bytes >= 1024, "MSR_MAX_BODY_BYTES", "must be >= 1024")
         _check(
             _positive(self.playback_read_ahead_s) and self.playback_read_ahead_s * 1000 > self.frame_interval_ms,
@@ -277,6 +281,7 @@ class Settings:
             "port": reader.parse("MSR_PORT", int, "an integer"),
             "database_url": reader.text("MSR_DATABASE_URL"),
             "database_read_url": reader.text("MSR_DATABASE_READ_URL"),
+            "database_read_wait_ms": reader.parse("MSR_DATABASE_READ_WAIT_MS", int, "an integer"),
             "redis_url": reader.text("MSR_REDIS_URL"),
             "redis_prefix": reader.text("MSR_REDIS_PREFIX"),
             "data_dir": reader.parse("MSR_DATA_DIR", Path, "a path"),

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import TypeAlias
 
 import asyncpg
 
+from store import queries
 from store.errors import StoreUnavailableError
 
 _UNAVAILABLE = (
@@ -23,6 +25,8 @@ _UNAVAILABLE = (
     asyncpg.QueryCanceledError,
 )
 
+
+_Q = queries.load("replication.sql")
 
 Connection: TypeAlias = "asyncpg.Connection | asyncpg.pool.PoolConnectionProxy"
 """A borrowed connection, as the repositories see it."""
@@ -48,6 +52,11 @@ class PoolConfig:
     command_timeout_s: float = 30.0
     statement_timeout_ms: int = 30_000
     connect_timeout_s: float = 5.0
+    read_wait_ms: int = 500
+    """How long a read waits for the replica to replay what the primary had committed when the read began;
+    past it, the read goes to the primary (see :meth:`Database.read_connection`)."""
+    on_read: Callable[[str], None] | None = None
+    """Told where each read went when there is a replica: ``"replica"``, or ``"primary"`` when it lagged."""
 
 
 async def _keep_session_state(connection: asyncpg.Connection) -> None:
@@ -116,11 +125,43 @@ class Database:
 
     @asynccontextmanager
     async def read_connection(self) -> AsyncIterator[Connection]:
-        """Borrow a connection for replay reads: the read replica when configured, else the primary."""
-        pool = self._read_pool or self.pool
-        with translate_errors():
-            async with pool.acquire() as conn:
+        """Borrow a connection for replay reads: the read replica when configured and caught up, else the primary.
+
+        A read never sees less than what was committed when it began, whichever replica of ours committed it and
+        answered the client: it asks the primary for its WAL position, then waits (up to ``read_wait_ms``) for the
+        replica to have replayed that far; a replica still behind then is skipped and the primary answers.
+        """
+        if self._read_pool is None:
+            async with self.connection() as conn:
                 yield conn
+            return
+        with translate_errors():
+            async with self.pool.acquire() as primary:
+                committed = await primary.fetchval(_Q["primary_wal_position"])
+            async with self._read_pool.acquire() as replica:
+                caught_up = await self._replayed(replica, committed)
+                if caught_up:
+                    self._told("replica")
+                    yield replica
+        if not caught_up:
+            self._told("primary")
+            async with self.connection() as conn:
+                yield conn
+
+    async def _replayed(self, replica: Connection, lsn: str) -> bool:
+        deadline = time.monotonic() + self._config.read_wait_ms / 1000
+        pause = 0.001
+        while not await replica.fetchval(_Q["replayed_up_to"], lsn):
+            if time.monotonic() >= deadline:
+                return False
+            # Streaming replication usually catches up within milliseconds: poll quickly, then back off.
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.02)
+        return True
+
+    def _told(self, target: str) -> None:
+        if self._config.on_read is not None:
+            self._config.on_read(target)
 
     async def ping(self, timeout_s: float = 1.0) -> bool:
         """Whether the primary answers ``SELECT 1`` within the timeout."""

@@ -139,3 +139,11 @@ def test_settings_built_directly_are_validated_too():
 
 def test_a_wildcard_origin_is_accepted():
     assert Settings.from_env({"MSR_ALLOWED_ORIGINS": "*"}).allowed_origins == ("*",)
+
+
+def test_the_read_replica_wait_is_read_and_bounded():
+    assert Settings.from_env({}).database_read_wait_ms == 500
+    assert Settings.from_env({"MSR_DATABASE_READ_WAIT_MS": "0"}).database_read_wait_ms == 0
+    for raw in ("-1", "60001", "soon"):
+        with pytest.raises(ConfigError, match="MSR_DATABASE_READ_WAIT_MS"):
+            Settings.from_env({"MSR_DATABASE_READ_WAIT_MS": raw})
