@@ -39,6 +39,10 @@ class Replica:
     url: str
     log: Path
 
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
     async def ready(self) -> None:
         """Wait until /readiness answers 200 (failing with the replica's log if it dies or takes too long)."""
         deadline = time.monotonic() + START_DEADLINE_S
@@ -52,50 +56,65 @@ class Replica:
                 await asyncio.sleep(0.2)
 
 
+class Fleet:
+    """``msr serve`` replicas of one deployment (the settings' database, Redis and prefix), started and stopped at
+    will; whatever still runs is stopped by :meth:`close`."""
+
+    def __init__(self, settings: Settings, folder: Path, **env: str) -> None:
+        assert settings.database_url is not None
+        assert settings.redis_url is not None
+        self._folder = folder
+        self._env = {key: value for key, value in os.environ.items() if not key.startswith("MSR_")} | {
+            "MSR_DATABASE_URL": settings.database_url,
+            "MSR_REDIS_URL": settings.redis_url,
+            "MSR_REDIS_PREFIX": settings.redis_prefix,
+            "MSR_JWT_SECRET": TEST_SECRET,
+            **env,
+        }
+        self._started: list[Replica] = []
+
+    def start(self, name: str, port: int | None = None) -> Replica:
+        """Start a replica (on ``port``, or a free one); its output goes to ``<folder>/<name>.log``."""
+        port = port or free_port()
+        log = self._folder / f"{name}.log"
+        env = self._env | {"MSR_PORT": str(port), "MSR_DATA_DIR": str(self._folder / name)}
+        with log.open("ab") as sink:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "serve"], env=env, stdout=sink, stderr=subprocess.STDOUT
+            )
+        replica = Replica(process, f"http://127.0.0.1:{port}", log)
+        self._started.append(replica)
+        return replica
+
+    def close(self) -> None:
+        for replica in self._started:
+            if replica.process.poll() is None:
+                replica.process.terminate()
+            try:
+                replica.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                replica.process.kill()
+                replica.process.wait(timeout=10)
+
+
 @contextlib.contextmanager
 def replicas(settings: Settings, folder: Path, count: int, **env: str) -> Iterator[list[Replica]]:
-    """``count`` replicas of one deployment (the settings' database, Redis and prefix), plus ``env``."""
-    with contextlib.ExitStack() as stack:
-        started = [stack.enter_context(_replica(settings, folder, f"replica-{n}", env)) for n in range(count)]
-        yield started
-
-
-@contextlib.contextmanager
-def _replica(settings: Settings, folder: Path, name: str, extra: dict[str, str]) -> Iterator[Replica]:
-    assert settings.database_url is not None
-    assert settings.redis_url is not None
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("MSR_")} | {
-        "MSR_PORT": str(port),
-        "MSR_DATABASE_URL": settings.database_url,
-        "MSR_REDIS_URL": settings.redis_url,
-        "MSR_REDIS_PREFIX": settings.redis_prefix,
-        "MSR_DATA_DIR": str(folder / name),
-        "MSR_JWT_SECRET": TEST_SECRET,
-        **extra,
-    }
-    log = folder / f"{name}.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve"], env=env, stdout=sink, stderr=subprocess.STDOUT
-        )
+    """``count`` replicas of one deployment, plus ``env``; all stopped afterwards."""
+    fleet = Fleet(settings, folder, **env)
     try:
-        yield Replica(process, f"http://127.0.0.1:{port}", log)
+        yield [fleet.start(f"replica-{n}") for n in range(count)]
     finally:
-        if process.poll() is None:
-            process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        fleet.close()
 
 
 @contextlib.contextmanager
 def nginx(upstreams: Sequence[str], folder: Path) -> Iterator[str]:
     """nginx on a free loopback port in front of ``upstreams`` (``http://host:port``); yields its URL."""
     port = free_port()
-    servers = "".join(f"        server {url.removeprefix('http://')};\n" for url in upstreams)
+    # As deploy/nginx/nginx.conf: a failed replica is retried after 2 s, so that a restarted one is used again soon.
+    servers = "".join(
+        f"        server {url.removeprefix('http://')} max_fails=1 fail_timeout=2s;\n" for url in upstreams
+    )
     # As root, nginx's workers would run as nobody, who cannot read the test's private folders.
     user = "user root;\n" if os.geteuid() == 0 else ""
     config = folder / "nginx.conf"
