@@ -133,9 +133,9 @@ def frames_conflated(count: int) -> None:
     FRAMES_CONFLATED.inc(count)
 
 
-def resync() -> None:
-    """A viewer was sent a full state instead of the frames it missed."""
-    RESYNCS.inc()
+def resynced(count: int = 1) -> None:
+    """Viewers were sent a full state instead of the frames they missed, ``count`` times."""
+    RESYNCS.inc(count)
 
 
 LEASE_EVENTS: Final = ("acquired", "taken_over", "lost")

@@ -209,7 +209,8 @@ def test_playback_counters_move_with_the_calls_the_playback_code_makes():
     metrics.viewer_detached()
     metrics.frame_sent(events=7)
     metrics.frames_conflated(3)
-    metrics.resync()
+    metrics.resynced()
+    metrics.resynced(2)
     metrics.frame_produced(lateness_s=0.02)
     metrics.frame_produced(lateness_s=0.5)
     metrics.frame_produced(lateness_s=-0.001)  # early counts as on time
@@ -221,7 +222,7 @@ def test_playback_counters_move_with_the_calls_the_playback_code_makes():
     assert value("msr_frames_sent_total") == before["frames"] + 1
     assert value("msr_frame_events_sent_total") == before["events"] + 7
     assert value("msr_frames_conflated_total") == before["conflated"] + 3
-    assert value("msr_resyncs_total") == before["resyncs"] + 1
+    assert value("msr_resyncs_total") == before["resyncs"] + 3
     assert value("msr_frame_lateness_seconds_bucket", le="0.025") == before["late"] + 2
     assert value("msr_frame_lateness_seconds_count") == before["count"] + 3
     metrics.viewer_detached()
