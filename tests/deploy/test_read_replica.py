@@ -25,18 +25,25 @@ from tests.deploy.support import free_port
 from tests.live.support import TENANT, History, ingest, make_history, recent_start, rfc3339
 from tests.support import bearer, make_token
 
-_PG_CONFIG = shutil.which("pg_config")
-_BINDIR = Path(subprocess.check_output([_PG_CONFIG, "--bindir"], text=True).strip()) if _PG_CONFIG else None
+_TOOLS = ("initdb", "pg_ctl", "createdb", "pg_basebackup", "postgres")
+
+
+def _server_bindir() -> Path | None:
+    """The folder of the machine's PostgreSQL server programs (Debian keeps them out of the PATH)."""
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True)
+    if initdb := shutil.which("initdb"):
+        candidates.insert(0, Path(initdb).resolve().parent)
+    return next((folder for folder in candidates if all((folder / tool).exists() for tool in _TOOLS)), None)
+
+
+_BINDIR = _server_bindir()
 # PostgreSQL refuses to run as root: as root, run it as the postgres account of the machine's packages.
 _USER = "postgres" if os.geteuid() == 0 else None
 
 
 def _missing() -> str | None:
     if _BINDIR is None:
-        return "pg_config is not installed: no PostgreSQL server binaries to run a primary and a replica"
-    for tool in ("initdb", "pg_ctl", "pg_basebackup", "postgres"):
-        if not (_BINDIR / tool).exists():
-            return f"{_BINDIR / tool} is missing"
+        return f"no PostgreSQL server programs ({', '.join(_TOOLS)}) to run a primary and a replica"
     if _USER is not None:
         try:
             pwd.getpwnam(_USER)
