@@ -51,7 +51,7 @@ VIEWERS = Gauge("msr_viewers", "WebSocket viewers attached to this replica.", mu
 FRAMES_SENT = Counter("msr_frames_sent", "Frames sent to viewers (one per viewer and frame).")
 EVENTS_SENT = Counter("msr_frame_events_sent", "Events carried by the frames sent to viewers.")
 FRAMES_CONFLATED = Counter(
-    "msr_frames_conflated", "Pending frames of slow viewers folded into one (docs/protocol.md, conflation)."
+    "msr_frames_conflated", "Times a slow viewer's pending frames were folded into one (docs/protocol.md, conflation)."
 )
 RESYNCS = Counter("msr_resyncs", "Viewers sent a full state again instead of the frames they missed.")
 LEASES = Counter(
@@ -128,8 +128,8 @@ def frame_sent(events: int) -> None:
     EVENTS_SENT.inc(events)
 
 
-def frames_conflated(count: int) -> None:
-    """``count`` pending frames of a slow viewer were folded into one."""
+def frames_conflated(count: int = 1) -> None:
+    """Slow viewers' pending frames were folded into one, ``count`` times (the outboxes' ``conflations``)."""
     FRAMES_CONFLATED.inc(count)
 
 
