@@ -114,7 +114,7 @@ async def test_a_rolling_restart_keeps_every_viewer_contiguous_and_true(settings
                 for task in watching:
                     task.cancel()
                 results = await asyncio.gather(*watching, return_exceptions=True)
-            errors = [r for r in results if not isinstance(r, asyncio.CancelledError)]
+            errors = [r for r in results if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)]
             assert not errors, errors
             for viewer in viewers:
                 viewer.watcher.assert_picture_true()
