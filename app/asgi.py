@@ -17,10 +17,11 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from app.auth import Authenticator
 from app.background import BackgroundTasks
+from app.coordination.admission import AdmissionControl
 from app.coordination.redis import RedisConnection
 from app.domain.admin_settings import RuntimeSettings
 from app.domain.jobs_runner import STEP_PERIOD_S, Maintenance
-from app.domain.sessions import AdmissionControl, SessionLiveness, SessionService
+from app.domain.sessions import SessionLiveness, SessionService
 from app.errors import EXCEPTION_HANDLERS
 from app.routes import API_ROUTES
 from app.routes.ui import ui_router
