@@ -14,9 +14,8 @@ from importlib import resources
 import httpx
 import redis.asyncio as aioredis
 
-from bench.common import SECRET, backends, fresh_database, percentile, server_process, write_result
+from bench.common import SECRET, backends, bench_token, fresh_database, percentile, server_process, write_result
 from bench.http import RawHttpConnection
-from tests.support import make_token
 
 WORKERS = 64
 DURATION_S = 10.0
@@ -67,10 +66,8 @@ async def floor_http(url: str) -> float:
 
 
 async def measure_sessions(url: str) -> dict[str, float]:
-    admin = {"Authorization": f"Bearer {make_token('bench-admin', TENANT, admin=True, secret=SECRET)}"}
-    users = [
-        {"Authorization": f"Bearer {make_token(f'bench-user-{i}', TENANT, secret=SECRET)}"} for i in range(WORKERS)
-    ]
+    admin = {"Authorization": f"Bearer {bench_token('bench-admin', TENANT, admin=True)}"}
+    users = [{"Authorization": f"Bearer {bench_token(f'bench-user-{i}', TENANT)}"} for i in range(WORKERS)]
     create_ms: list[float] = []
     connections = await _connections(url)
 
