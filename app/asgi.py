@@ -61,7 +61,9 @@ def _start_loops(services: Services, liveness: SessionLiveness) -> None:
     background.every("snapshots", 60.0, take_due_snapshots)
     # Often enough that an attached viewer keeps its session alive whatever the idle timeout.
     background.every("playback-upkeep", min(1.0, idle_timeout / 4), services.playback.upkeep)
-    background.every("playback-leases", settings.playback_lease_s / 3, services.playback.tend_leases)
+    # Lease renewal has its own loop, so that no other playback work (a take-over's catch-up) can delay it.
+    background.every("playback-leases", settings.playback_lease_s / 3, services.playback.renew_leases)
+    background.every("playback-take-over", settings.playback_lease_s / 3, services.playback.take_over_orphans)
     maintenance = Maintenance(services.db, services.redis, runtime, services.jobs)
     background.every("retention", STEP_PERIOD_S, maintenance.retention_step)
     background.every("rollup-refresh", STEP_PERIOD_S, maintenance.rollup_step)

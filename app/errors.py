@@ -221,6 +221,7 @@ ERROR_MAP: Final[dict[type[Exception], Answer]] = {
         action="retry",
         headers={"Retry-After": "1"},
     ),
+    NotOwnerError: Answer(503, ErrorCode.SERVICE_UNAVAILABLE, "NOT_OWNER", CLOSE_TRY_AGAIN, retryable=True),
     engine.InvalidSpeedError: Answer(400, ErrorCode.VALIDATION_ERROR, wire.INVALID_SPEED),
     engine.PositionOutOfRangeError: Answer(400, ErrorCode.TIMESTAMP_OUT_OF_RANGE, wire.INVALID_TIMESTAMP),
     engine.IllegalTransitionError: Answer(409, ErrorCode.NOT_ALLOWED, wire.NOT_ALLOWED),

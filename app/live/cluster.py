@@ -52,6 +52,8 @@ from playback.errors import PlaybackError
 
 _log = logging.getLogger("msr.cluster")
 _CHECKPOINT_TTL_MS: Final = 24 * 3600 * 1000
+CLOSE_TIMEOUT_S: Final = 1.0
+"""The longest a shutdown waits for Redis to let go of the subscription."""
 REQUEST_TIMEOUT_S: Final = 3.0
 """How long a replica waits for the owner's reply to a forwarded command."""
 
@@ -144,8 +146,15 @@ class PlaybackCluster:
         await asyncio.gather(*tasks, return_exceptions=True)
         for future in self._replies.values():
             future.cancel()
-        with contextlib.suppress(RedisError, OSError):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        # PubSub.aclose() disconnects waiting for StreamWriter.wait_closed(), which never returns when Redis died
+        # under the open subscription (redis/redis-py#3941): that await hung a shutdown for half an hour. Drop the
+        # connection without waiting first, so the close has nothing left to wait for; and bound it anyway.
+        connection = self._pubsub.connection
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                if connection is not None:
+                    await connection.disconnect(nowait=True)
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
     # Leases.
 

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Final
 
@@ -55,10 +56,13 @@ class OwnerRole:
         self._store = store
         self._lost = lost
         self._lease_s = settings.playback_lease_s
+        self._held: dict[uuid.UUID, LiveSession] = {}
+        """Every session whose lease this replica holds, from the moment it is taken (even while still loading)."""
 
     async def own(self, live: LiveSession, lease: Lease) -> None:
         """Play the session here under ``lease``, from its owner's last checkpoint (or its row)."""
         live.lease, live.epoch = lease, lease.epoch
+        self._held[live.session_id] = live
         checkpoint = await self._cluster.checkpoint(live.session_id)
         clock = live.clock
         if checkpoint is not None and (checkpoint.start, checkpoint.end) == (clock.start, clock.end):
@@ -138,12 +142,12 @@ class OwnerRole:
             _log.warning("could not record %s of session %s", action, live.session_id)
         return status
 
-    async def renew_all(self, lives: list[LiveSession]) -> list[LiveSession]:
+    async def renew_all(self) -> list[LiveSession]:
         """Renew the leases of every session owned here in one round; the sessions whose lease another replica took.
 
         When Redis does not answer in a third of the lease, nothing is lost: the next round tries again.
         """
-        owned = {live.session_id: live for live in lives if live.lease is not None}
+        owned = {i: live for i, live in self._held.items() if live.lease is not None}
         if not owned:
             return []
         leases = {session_id: live.lease for session_id, live in owned.items() if live.lease is not None}
@@ -189,6 +193,7 @@ class OwnerRole:
     async def give_up(self, live: LiveSession, *, save: bool) -> None:
         """Stop playing and give the lease back (saving the clock first when asked), so another replica may own it."""
         lease, owner = live.lease, live.owner
+        self.forget(live)
         if owner is not None:
             status = owner.runner.status()
             await self.stop(live)
@@ -205,6 +210,11 @@ class OwnerRole:
         if lease is not None:
             with contextlib.suppress(RedisError, OSError):
                 await self._cluster.release(live.session_id, lease)
+
+    def forget(self, live: LiveSession) -> None:
+        """The session's lease is no longer this replica's to renew (given back, or taken by another replica)."""
+        if self._held.get(live.session_id) is live:
+            del self._held[live.session_id]
 
     async def save(self, live: LiveSession, status: ClockStatus) -> None:
         """Save the clock (and the record-and-replay status words) in PostgreSQL."""
@@ -234,9 +244,17 @@ class OwnerRole:
                     # The lease round decides about ownership; this note is lost (followers resynchronise).
                     _log.warning("could not publish to the followers of session %s", live.session_id)
                     continue
-                if not kept:
+                if not kept and not await self._still_held(live, lease):
                     asyncio.get_running_loop().call_soon(self._spawn_lost, live, lease)
                     return
+
+    async def _still_held(self, live: LiveSession, lease: Lease) -> bool:
+        """After a refused write: whether the lease is still ours (it had only expired, and nobody took it)."""
+        try:
+            renewals = await self._cluster.renew_all({live.session_id: lease})
+        except (RedisError, OSError):
+            return True
+        return renewals[live.session_id].kept
 
     def _spawn_lost(self, live: LiveSession, lease: Lease) -> None:
         if live.lease is lease:

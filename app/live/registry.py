@@ -18,6 +18,9 @@ Lifecycle: a session with no viewers anywhere that is not playing is unloaded (i
 back). Shutdown closes every viewer (1001), stops every runner, saves its clock and gives its lease back, so another
 replica takes over. A session terminated anywhere (REST, admin, idle expiry) is announced to every replica, whose
 viewers get an ``error`` with code ``SESSION_INACTIVE`` and are closed with 4409.
+
+(Over 400 lines: this is where viewers, commands, terminations, upkeep and shutdown meet; the roles themselves are
+in :mod:`app.live.owner` and :mod:`app.live.follower`, the per-session state in :mod:`app.live.session`.)
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from redis.exceptions import RedisError
 
 from app.auth import Principal
 from app.domain.admin_settings import RuntimeSettings
-from app.domain.replay import playback_range
+from app.domain.replay import current_window
 from app.domain.sessions import Access, SessionService
 from app.errors import (
     CLOSE_SESSION_INACTIVE,
@@ -49,7 +52,6 @@ from app.live.protocol import Checkpoint, Command, CommandNote, SessionNote
 from app.live.session import Attachment, LiveSession, Parked
 from app.live.source import StoreEventSource
 from app.settings import Settings
-from app.web import utc_now
 from playback.clock import MAX_SPEED, MIN_SPEED
 from playback.instants import format_timestamp, to_micros
 from playback.messages import Error, Hello, PlayState, Range, encode
@@ -66,6 +68,7 @@ _log = logging.getLogger("msr.playback")
 CLOSE_GOING_AWAY: Final = 1001
 """Close code: this replica is shutting down; reconnect (to any replica) and resume."""
 _MAX_PARKED: Final = 16
+_SHUTDOWN_DROP_S: Final = 1.5
 
 
 class LiveRegistry:
@@ -273,14 +276,18 @@ class LiveRegistry:
             await self._owner.upkeep(live)
             await self._unload_if_idle(live)
 
-    async def tend_leases(self) -> None:
-        """Periodic (every third of the lease): renew what is owned here in one round, take over what lost its owner."""
+    async def renew_leases(self) -> None:
+        """Periodic (every third of the lease, on its own loop): renew every lease held here, in one round."""
         if self._closed:
             return
-        lives = [live for live in self._live.values() if live is self._live.get(live.session_id)]
-        for live in await self._owner.renew_all(lives):
+        for live in await self._owner.renew_all():
             await self._demote(live)
-        for live in lives:
+
+    async def take_over_orphans(self) -> None:
+        """Periodic (every third of the lease): take over the sessions followed here whose owner is gone."""
+        if self._closed:
+            return
+        for live in list(self._live.values()):
             taken = live.lease is not None or live is not self._live.get(live.session_id)
             if not taken and await self._cluster.owner(live.session_id) is None:
                 await self._take_over(live)
@@ -288,13 +295,23 @@ class LiveRegistry:
     async def close(self) -> None:
         """Shut down: tell every viewer to reconnect elsewhere, stop every runner, save its clock, give leases back."""
         self._closed = True
-        for live in list(self._live.values()):
+        lives = list(self._live.values())
+        self._live.clear()
+        for live in lives:
             for viewer in live.everyone():
                 viewer.close(CLOSE_GOING_AWAY, "server shutting down; reconnect and resume")
             live.parked.clear()
-            self._live.pop(live.session_id, None)
-            await self._drop(live, save=True)
+        # All at once, each bounded: with Redis or PostgreSQL dead, every save and release fails (or waits) alike.
+        await asyncio.gather(*(self._drop_at_shutdown(live) for live in lives))
         await self._cluster.close()
+
+    async def _drop_at_shutdown(self, live: LiveSession) -> None:
+        try:
+            async with asyncio.timeout(_SHUTDOWN_DROP_S):
+                await self._drop(live, save=True)
+        except TimeoutError:
+            _log.warning("shutdown: gave up saving session %s; its lease expires by itself", live.session_id)
+            await self._owner.stop(live)
 
     # Loading, owning and following.
 
@@ -318,8 +335,7 @@ class LiveRegistry:
 
     async def _load(self, row: SessionRow) -> LiveSession:
         if row.range_start is None or row.range_end is None:
-            earliest = await self._events.earliest_instant(row.tenant_id)
-            window = playback_range(self._runtime.current, utc_now(), earliest)
+            window = await current_window(self._events, self._runtime, row.tenant_id)
             row = await self._store.set_range(row.id, window.start, window.end)
         assert row.range_start is not None
         assert row.range_end is not None
@@ -349,7 +365,12 @@ class LiveRegistry:
         )
         lease = await self._cluster.acquire(row.id)
         if lease is not None:
-            await self._owner.own(live, lease)
+            try:
+                await self._owner.own(live, lease)
+            except BaseException:
+                # Not registered: nobody would renew or give back the lease.
+                await self._owner.give_up(live, save=False)
+                raise
         else:
             await self._follower.follow(live)
         return live
@@ -383,6 +404,7 @@ class LiveRegistry:
     async def _demote(self, live: LiveSession) -> None:
         """Another replica took the lease: stop playing at once; follow the new owner if viewers remain here."""
         _log.warning("replica %s lost the lease of session %s to another replica", self.replica_id, live.session_id)
+        self._owner.forget(live)
         await self._owner.stop(live)
         live.lease = None
         if live is not self._live.get(live.session_id):

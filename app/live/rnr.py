@@ -17,12 +17,12 @@ from datetime import datetime
 from typing import Any
 
 from app.auth import Principal
-from app.domain.replay import check_in_range, parse_instant, playback_range
+from app.domain.replay import check_in_range, current_window, parse_instant
 from app.errors import ReplayInProgressError, SessionInactiveError, forbidden, not_found, validation_error
 from app.live.protocol import SeekCommand, SpeedCommand, StartCommand, StopCommand
 from app.live.registry import LiveRegistry
 from app.services import Services
-from app.web import rfc3339, utc_now
+from app.web import rfc3339
 from playback.clock import MAX_SPEED, MIN_SPEED
 from playback.errors import AlreadyPlayingError, NotPlayingError, SessionEndedError
 from playback.instants import from_micros, to_micros
@@ -103,8 +103,7 @@ class RecordAndReplay:
         """A new current replay of the tenant; 409 REPLAY_IN_PROGRESS when it has one."""
         tenant_id = self._tenant(principal, request.tenant_id)
         services = self._services
-        earliest = await services.events.earliest_instant(tenant_id)
-        window = playback_range(services.runtime.current, utc_now(), earliest)
+        window = await current_window(services.events, services.runtime, tenant_id)
         check_in_range(request.start, window, "replay_requested_timestamp")
         check_in_range(request.end, window, "replay_end_timestamp")
         try:
