@@ -27,7 +27,7 @@ TENANT = uuid.UUID(int=8)
 async def floor_redis(redis_url: str) -> dict[str, float]:
     """F5: round trip of one EVALSHA of our admission script (admitting into a scratch set)."""
     client = aioredis.Redis.from_url(redis_url)
-    script = client.register_script(resources.files("app").joinpath("lua", "admit.lua").read_text())
+    script = client.register_script(resources.files("app.coordination").joinpath("lua", "admit.lua").read_text())
     keys = [f"bench:{uuid.uuid4().hex}:active", f"bench:{uuid.uuid4().hex}:synced"]
     run_id = (await client.info("server"))["run_id"]
     await client.set(keys[1], run_id)
