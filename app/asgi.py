@@ -17,11 +17,12 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from app.auth import Authenticator
 from app.background import BackgroundTasks
+from app.coordination.admission import AdmissionControl
 from app.coordination.redis import RedisConnection
 from app.domain.admin_settings import RuntimeSettings
 from app.domain.capture import CaptureService
 from app.domain.jobs_runner import STEP_PERIOD_S, Maintenance
-from app.domain.sessions import AdmissionControl, SessionLiveness, SessionService
+from app.domain.sessions import SessionLiveness, SessionService
 from app.errors import EXCEPTION_HANDLERS
 from app.metrics import count_http_response, database_read
 from app.routes import API_ROUTES
@@ -65,7 +66,9 @@ def _start_loops(services: Services, liveness: SessionLiveness) -> None:
     background.every("snapshots", 60.0, take_due_snapshots)
     # Often enough that an attached viewer keeps its session alive whatever the idle timeout.
     background.every("playback-upkeep", min(1.0, idle_timeout / 4), services.playback.upkeep)
-    background.every("playback-leases", settings.playback_lease_s / 3, services.playback.tend_leases)
+    # Lease renewal has its own loop, so that no other playback work (a take-over's catch-up) can delay it.
+    background.every("playback-leases", settings.playback_lease_s / 3, services.playback.renew_leases)
+    background.every("playback-take-over", settings.playback_lease_s / 3, services.playback.take_over_orphans)
     assert settings.database_url is not None
     capture = CaptureService(
         CaptureRepository(services.db),

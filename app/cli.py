@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from app import capture_cli
 from app.auth import load_public_key, mint_token
+from app.demo import DEMO_ADMIN, DEMO_TENANT
 from app.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedUnavailableError
 from app.logs import configure_logging
 from app.settings import ConfigError, Settings, is_loopback_host
@@ -28,10 +29,6 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("msr.cli")
 
-DEMO_TENANT = uuid.UUID("2878ac59-ad8b-4a94-bd97-2d9ef371fc06")
-"""The tenant of the demo data and of the development admin token."""
-DEMO_ADMIN = "f67cb8f5-0645-444d-a4bd-c61aaf1b2db0"
-"""The user id of the development admin token."""
 BENCH_TENANT = uuid.UUID("b3e0c5a2-6d1f-4e8a-9c47-5f2a1d3e7b90")
 """The default tenant of ``msr bench-data``."""
 _DEV_SECRET_FILE = "dev-jwt-secret"  # noqa: S105 - a file name, not a secret

@@ -12,6 +12,10 @@ from store.datasets import DEMO, DatasetSpec, LoadResult, load_dataset, tenant_h
 from store.migrate import migrate
 from store.pool import Database, PoolConfig
 
+DEMO_TENANT = uuid.UUID("2878ac59-ad8b-4a94-bd97-2d9ef371fc06")
+"""The tenant of the demo data and of the development admin token."""
+DEMO_ADMIN = "f67cb8f5-0645-444d-a4bd-c61aaf1b2db0"
+"""The user id of the development admin token."""
 DEMO_SEED = 7
 """The seed of the demo data (any fixed value: the demo looks the same on every machine)."""
 

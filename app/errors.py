@@ -110,6 +110,10 @@ class StaleVersionError(DomainError):
     """The resource changed since the caller read it (a stale ``occ_lock``)."""
 
 
+class NotAllowedError(DomainError):
+    """A request the current state does not allow (a ``resume`` after the first message)."""
+
+
 class ReplayInProgressError(DomainError):
     """The tenant already has a live replay."""
 
@@ -203,6 +207,7 @@ ERROR_MAP: Final[dict[type[Exception], Answer]] = {
     ),
     StaleVersionError: Answer(409, ErrorCode.CONFLICT, wire.NOT_ALLOWED, action="reload_and_retry"),
     ConflictError: Answer(409, ErrorCode.CONFLICT, wire.NOT_ALLOWED, action="reload_and_retry"),
+    NotAllowedError: Answer(409, ErrorCode.NOT_ALLOWED, wire.NOT_ALLOWED),
     ReplayInProgressError: Answer(409, ErrorCode.REPLAY_IN_PROGRESS, wire.NOT_ALLOWED, action="end_current_replay"),
     UnavailableError: _UNAVAILABLE,
     StoreUnavailableError: _UNAVAILABLE,
@@ -216,6 +221,7 @@ ERROR_MAP: Final[dict[type[Exception], Answer]] = {
         action="retry",
         headers={"Retry-After": "1"},
     ),
+    NotOwnerError: Answer(503, ErrorCode.SERVICE_UNAVAILABLE, "NOT_OWNER", CLOSE_TRY_AGAIN, retryable=True),
     engine.InvalidSpeedError: Answer(400, ErrorCode.VALIDATION_ERROR, wire.INVALID_SPEED),
     engine.PositionOutOfRangeError: Answer(400, ErrorCode.TIMESTAMP_OUT_OF_RANGE, wire.INVALID_TIMESTAMP),
     engine.IllegalTransitionError: Answer(409, ErrorCode.NOT_ALLOWED, wire.NOT_ALLOWED),

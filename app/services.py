@@ -16,7 +16,7 @@ from app.domain.admin_settings import RuntimeSettings
 from app.domain.exports import ExportRunner, ExportWriter
 from app.domain.sessions import SessionService
 from app.live.cluster import PlaybackCluster
-from app.live.registry import PlaybackHub
+from app.live.registry import LiveRegistry
 from app.settings import Settings
 from store.events import EventStore
 from store.exports import ExportFiles
@@ -45,8 +45,10 @@ class Services:
     """Checkpoints and their schedule (built from ``db``)."""
     tenant_configs: TenantConfigRepository = field(init=False)
     """Per-tenant snapshot configuration (built from ``db``)."""
-    playback: PlaybackHub = field(init=False)
+    playback: LiveRegistry = field(init=False)
     """The sessions played and watched on this replica (closed by the app's lifespan)."""
+    playback_store: PlaybackStore = field(init=False)
+    """Playback fields of sessions, activity log, states (built from ``db``)."""
     jobs: JobRepository = field(init=False)
     """Background jobs: retention, rollup refresh, ... (built from ``db``)."""
     export_files: ExportFiles = field(init=False)
@@ -62,11 +64,12 @@ class Services:
         self.export_files = ExportFiles(self.db)
         writer = ExportWriter(self.events, self.export_files)
         self.export_runner = ExportRunner(self.jobs, self.export_files, writer, self.redis)
-        self.playback = PlaybackHub(
+        self.playback_store = PlaybackStore(self.db)
+        self.playback = LiveRegistry(
             self.settings,
             self.sessions,
             self.events,
-            PlaybackStore(self.db),
+            self.playback_store,
             self.runtime,
             SessionRepository(self.db),
             PlaybackCluster(self.redis, self.settings.playback_lease_s),

@@ -12,15 +12,11 @@ import contextlib
 import tempfile
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 from playwright.async_api import Page, async_playwright
 
-from app.settings import Settings
-from bench.common import SECRET, backends, fresh_database, write_result
-from store.datasets import DatasetSpec
-from store.migrate import migrate
-from tests.e2e.support import (
+from bench.common import SECRET, backends, bench_token, fresh_database, server_process, write_result
+from bench.pages import (
     CHROMIUM,
     CHROMIUM_ARGS,
     TENANT,
@@ -32,7 +28,8 @@ from tests.e2e.support import (
     sign_in,
     status,
 )
-from tests.support import make_token, serve
+from store.datasets import DatasetSpec
+from store.migrate import migrate
 
 PERF_DATA = DatasetSpec("perf", 10_000, 60_000, timedelta(hours=1))
 FRAME_BUDGET_MS = 16.0
@@ -56,7 +53,7 @@ def p95(values: list[float]) -> float:
 
 async def measure(page: Page, url: str) -> dict:
     await page.goto(url + "/")
-    await sign_in(page, make_token("alice", TENANT, secret=SECRET))
+    await sign_in(page, bench_token("alice", TENANT))
     await create_session(page)
     timeline = page.get_by_test_id("seek")
     box = await timeline.bounding_box()
@@ -103,20 +100,26 @@ async def main() -> None:
         database_url = await fresh_database(services.database_url)
         await migrate(database_url)
         await load_data(database_url, PERF_DATA)
-        settings = Settings(
-            database_url=database_url,
-            redis_url=services.redis_url,
-            redis_prefix=f"benchui{uuid.uuid4().hex[:6]}:",
-            jwt_secret=SECRET,
-            data_dir=Path(tempfile.mkdtemp(prefix="msr-bench-ui-")),
-        )
-        async with serve(settings) as running, async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                page = await browser.new_page(viewport={"width": 1440, "height": 900})
-                figures = await measure(page, running.url)
-            finally:
-                await browser.close()
+        env = {
+            "MSR_DATABASE_URL": database_url,
+            "MSR_REDIS_URL": services.redis_url,
+            "MSR_REDIS_PREFIX": f"benchui{uuid.uuid4().hex[:6]}:",
+            "MSR_JWT_SECRET": SECRET,
+            "MSR_DATA_DIR": tempfile.mkdtemp(prefix="msr-bench-ui-"),
+        }
+        with server_process(env) as url:
+            await measure_in_browser(url)
+
+
+async def measure_in_browser(url: str) -> None:
+    """Run the measurement in Chromium against the server at ``url`` and write the result."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1440, "height": 900})
+            figures = await measure(page, url)
+        finally:
+            await browser.close()
     apply_ms = figures["frame_apply_ms"]
     write_result(
         "browser",

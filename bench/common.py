@@ -23,7 +23,9 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 
+from app.auth import mint_token
 from app.embedded import EmbeddedPostgres, EmbeddedRedis
+from app.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SECRET = "bench-secret-that-is-long-enough-for-hs256-0123456789"
@@ -116,6 +118,12 @@ def server_process(env: dict[str, str], command: list[str] | None = None) -> Ite
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def bench_token(user: str, tenant: uuid.UUID, *, admin: bool = False, ttl_s: int = 3600) -> str:
+    """A token for the benchmark servers (signed with :data:`SECRET`), minted as ``msr token`` mints one."""
+    settings = Settings(jwt_secret=SECRET)
+    return mint_token(SECRET, user_id=user, tenant_id=tenant, admin=admin, ttl_s=ttl_s, settings=settings)
 
 
 def write_result(name: str, figures: dict[str, Any], table: list[tuple[str, str, str]]) -> None:

@@ -53,12 +53,11 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from app.demo import load_bench_data
-from bench.common import SECRET, backends, fresh_database, median, percentile, server_process, write_result
+from bench.common import SECRET, backends, bench_token, fresh_database, median, percentile, server_process, write_result
 from bench.http import RawHttpConnection
 from bench.store import drop_database, settle_background_jobs, stamp
 from store import queries
 from store.datasets import DATASETS
-from tests.support import make_token
 
 DENSE = DATASETS["P"]
 DENSE_TENANT = uuid.UUID("5a0d6f3e-1b7c-4f2a-8e9d-3c4b5a6f7e81")
@@ -199,7 +198,7 @@ class Client:
     tenant: uuid.UUID
 
     def token(self, user: str) -> str:
-        return make_token(user, self.tenant, secret=SECRET)
+        return bench_token(user, self.tenant)
 
     async def session(self, user: str) -> str:
         answer = await self.http.post("/session", headers={"Authorization": f"Bearer {self.token(user)}"})
@@ -207,7 +206,7 @@ class Client:
         return str(answer.json()["data"]["id"])
 
     async def raise_session_limit(self) -> None:
-        admin = make_token("bench-admin", self.tenant, admin=True, secret=SECRET)
+        admin = bench_token("bench-admin", self.tenant, admin=True)
         answer = await self.http.put(
             "/admin/settings", json={"max_active_sessions": 10_000}, headers={"Authorization": f"Bearer {admin}"}
         )

@@ -14,9 +14,8 @@ from importlib import resources
 import httpx
 import redis.asyncio as aioredis
 
-from bench.common import SECRET, backends, fresh_database, percentile, server_process, write_result
+from bench.common import SECRET, backends, bench_token, fresh_database, percentile, server_process, write_result
 from bench.http import RawHttpConnection
-from tests.support import make_token
 
 WORKERS = 64
 DURATION_S = 10.0
@@ -28,7 +27,7 @@ TENANT = uuid.UUID(int=8)
 async def floor_redis(redis_url: str) -> dict[str, float]:
     """F5: round trip of one EVALSHA of our admission script (admitting into a scratch set)."""
     client = aioredis.Redis.from_url(redis_url)
-    script = client.register_script(resources.files("app").joinpath("lua", "admit.lua").read_text())
+    script = client.register_script(resources.files("app.coordination").joinpath("lua", "admit.lua").read_text())
     keys = [f"bench:{uuid.uuid4().hex}:active", f"bench:{uuid.uuid4().hex}:synced"]
     run_id = (await client.info("server"))["run_id"]
     await client.set(keys[1], run_id)
@@ -67,10 +66,8 @@ async def floor_http(url: str) -> float:
 
 
 async def measure_sessions(url: str) -> dict[str, float]:
-    admin = {"Authorization": f"Bearer {make_token('bench-admin', TENANT, admin=True, secret=SECRET)}"}
-    users = [
-        {"Authorization": f"Bearer {make_token(f'bench-user-{i}', TENANT, secret=SECRET)}"} for i in range(WORKERS)
-    ]
+    admin = {"Authorization": f"Bearer {bench_token('bench-admin', TENANT, admin=True)}"}
+    users = [{"Authorization": f"Bearer {bench_token(f'bench-user-{i}', TENANT)}"} for i in range(WORKERS)]
     create_ms: list[float] = []
     connections = await _connections(url)
 

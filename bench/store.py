@@ -30,7 +30,7 @@ from app.coordination.redis import RedisConnection
 from app.demo import load_bench_data
 from app.domain.admin_settings import RuntimeSettings
 from app.domain.jobs_runner import Maintenance
-from bench.common import SECRET, backends, fresh_database, median, percentile, server_process, write_result
+from bench.common import SECRET, backends, bench_token, fresh_database, median, percentile, server_process, write_result
 from bench.http import RawHttpConnection
 from store import queries
 from store.datasets import DATASETS, DatasetSpec, generate
@@ -38,7 +38,6 @@ from store.events import NO_FILTERS, STATE_AT_SQL, base_snapshot, state_argument
 from store.jobs import JobRepository
 from store.pool import Database, PoolConfig
 from store.settings import SettingsRepository
-from tests.support import make_token
 
 DATASET = os.environ.get("MSR_BENCH_DATASET", "M")
 TENANT = uuid.UUID("b3e0c5a2-6d1f-4e8a-9c47-5f2a1d3e7b90")
@@ -295,7 +294,7 @@ async def main() -> None:
         ]
         day_windows = [(d, d + timedelta(days=1)) for d in days]
         with server_process(env) as url:
-            user = {"Authorization": f"Bearer {make_token('bench-viewer', TENANT, secret=SECRET)}"}
+            user = {"Authorization": f"Bearer {bench_token('bench-viewer', TENANT)}"}
             headers = {**user, "X-Session-ID": await open_session(url, user)}
             await measure_state(url, headers, instants[:3])  # warm the server's and PostgreSQL's caches
             g1 = await measure_state(url, headers, instants)
@@ -314,7 +313,7 @@ async def main() -> None:
                 ingest_tenant, copy_tenant = uuid.uuid4(), uuid.uuid4()
                 records = ingest_records(ingest_tenant, datetime.now(UTC) - timedelta(hours=1))
                 bodies = ingest_bodies(records)
-                ingest_headers = {"Authorization": f"Bearer {make_token('bench-ingest', ingest_tenant, secret=SECRET)}"}
+                ingest_headers = {"Authorization": f"Bearer {bench_token('bench-ingest', ingest_tenant)}"}
                 g3 = await measure_ingest(url, ingest_headers, bodies)
                 f1_in = await copy_in_floor(conn, [(copy_tenant, *r[1:]) for r in records])
             finally:

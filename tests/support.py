@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -123,3 +127,23 @@ async def serve(settings: Settings) -> AsyncIterator[RunningServer]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=30)
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def ready(process: subprocess.Popen[bytes], url: str, log: Path, deadline_s: float = 90.0) -> None:
+    """Wait until the ``msr serve`` process answers ``/readiness`` (its log in the failure when it died)."""
+    deadline = time.monotonic() + deadline_s
+    async with httpx.AsyncClient(base_url=url, timeout=5) as client:
+        while True:
+            assert process.poll() is None, log.read_text(errors="replace")
+            with contextlib.suppress(httpx.TransportError):
+                if (await client.get("/readiness")).status_code == 200:
+                    return
+            assert time.monotonic() < deadline, log.read_text(errors="replace")
+            await asyncio.sleep(0.2)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from app.cli import DEMO_TENANT
+from app.demo import DEMO_TENANT
 from store.datasets import DATASETS, DEMO
 from tests.test_cli import clean_env, msr
 

@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from app.asgi import create_app
-from app.cli import DEMO_ADMIN, DEMO_TENANT, check_development_listen_address
+from app.cli import check_development_listen_address
+from app.demo import DEMO_ADMIN, DEMO_TENANT
 from app.settings import ConfigError, Settings, is_loopback_host
 from tests.support import TEST_SECRET, RunningServer, bearer, serve
 

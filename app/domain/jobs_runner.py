@@ -23,13 +23,13 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
-from importlib import resources
 from typing import Any
 
 from croniter import croniter
 from redis.exceptions import RedisError
 
 from app import metrics
+from app.coordination.lease import Held, Leases
 from app.coordination.redis import RedisConnection
 from app.domain.admin_settings import RuntimeSettings
 from app.web import utc_now
@@ -39,8 +39,6 @@ from store.retention import Retention, retention_cutoff
 from store.rollup import refresh_rollup
 
 _log = logging.getLogger("msr.jobs")
-_RELEASE = resources.files("app.coordination").joinpath("lua", "release.lua").read_text(encoding="utf-8")
-_RENEW = resources.files("app.coordination").joinpath("lua", "renew.lua").read_text(encoding="utf-8")
 
 RETENTION = "retention"
 """The kind of retention jobs."""
@@ -65,24 +63,22 @@ class RedisLock:
     def __init__(self, redis: RedisConnection, name: str, ttl_s: float = LOCK_TTL_S) -> None:
         if ttl_s <= 0:
             raise ValueError("ttl_s must be > 0")
-        self._client = redis.client
         self.key = redis.key("lock", name)
         self.ttl_ms = max(1, round(ttl_s * 1000))
-        self._token = secrets.token_hex(16)
-        self._release = redis.client.register_script(_RELEASE)
-        self._renew = redis.client.register_script(_RENEW)
+        self._held = Held(self.key, secrets.token_hex(16))
+        self._leases = Leases(redis)
 
     async def acquire(self) -> bool:
         """Take the lock if nobody holds it."""
-        return bool(await self._client.set(self.key, self._token, nx=True, px=self.ttl_ms))
+        return await self._leases.take(self.key, self._held.token, self.ttl_ms)
 
     async def renew(self) -> bool:
         """Extend the lease; False when this holder lost the lock."""
-        return bool(await self._renew(keys=[self.key], args=[self._token, self.ttl_ms]))
+        return await self._leases.renew(self._held, self.ttl_ms)
 
     async def release(self) -> bool:
         """Give the lock up, unless another holder has it by now; whether this call released it."""
-        return bool(await self._release(keys=[self.key], args=[self._token]))
+        return await self._leases.release(self.key, self._held.token)
 
     @contextlib.asynccontextmanager
     async def kept_alive(self) -> AsyncIterator[Callable[[], bool]]:

@@ -10,14 +10,16 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from app.domain.admin_settings import RuntimeSettings
 from app.errors import InvalidPlaybackWindowError, TimestampOutOfRangeError, validation_error
-from app.web import parse_rfc3339, rfc3339
+from app.web import parse_rfc3339, rfc3339, utc_now
 from playback.instants import from_micros, to_micros
-from store.events import EventFilters, Position
+from store.events import EventFilters, EventStore, Position
 from store.settings import AdminSettings
 
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
@@ -49,6 +51,12 @@ def playback_range(settings: AdminSettings, now: datetime, earliest_data: dateti
     if earliest_data is not None:
         start = max(start, earliest_data)
     return PlaybackRange(settings.max_playback_range, min(start, now), now, settings.earliest_valid_timestamp)
+
+
+async def current_window(events: EventStore, runtime: RuntimeSettings, tenant_id: uuid.UUID) -> PlaybackRange:
+    """The tenant's playback range now (every caller computes it here)."""
+    earliest = await events.earliest_instant(tenant_id)
+    return playback_range(runtime.current, utc_now(), earliest)
 
 
 def parse_instant(raw: str, field: str) -> datetime:

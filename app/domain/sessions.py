@@ -14,18 +14,16 @@ seconds, so frequent calls cost no database write each. An attached WebSocket vi
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from importlib import resources
 from typing import Literal
 
 from redis.exceptions import RedisError
 
 from app.auth import Principal
-from app.coordination.redis import RedisConnection
+from app.coordination.admission import AdmissionControl
 from app.errors import (
     InvalidInputError,
     ResourceNotFoundError,
@@ -42,69 +40,29 @@ from store.sessions import SessionKind, SessionPage, SessionQuery, SessionReposi
 
 _log = logging.getLogger("msr.sessions")
 
+Access = Literal["control", "view"]
+"""What a viewer of a session's playback may do: control its clock, or only watch it."""
 TerminatedListener = Callable[[list[uuid.UUID]], Awaitable[None]]
 """Told the ids of sessions that stopped being ACTIVE (see :meth:`SessionService.on_terminated`)."""
-_ADMIT = resources.files("app.coordination").joinpath("lua", "admit.lua").read_text(encoding="utf-8")
-_REBUILD = resources.files("app.coordination").joinpath("lua", "rebuild.lua").read_text(encoding="utf-8")
-_RECONCILE_GRACE_MS = 30_000
 
 
-class AdmissionControl:
-    """The global session limit, enforced atomically across replicas through Redis."""
+def access_of(principal: Principal, row: SessionRow) -> Access:
+    """What the caller may do with a session's playback, or 404 / 403.
 
-    def __init__(self, redis: RedisConnection, repository: SessionRepository) -> None:
-        self._redis = redis
-        self._repository = repository
-        # Hash tags keep both keys in one slot on Redis Cluster.
-        self._active_key = redis.key("{sessions}", "active")
-        self._marker_key = redis.key("{sessions}", "synced")
-        self._admit = redis.client.register_script(_ADMIT)
-        self._rebuild = redis.client.register_script(_REBUILD)
-
-    async def admit(self, session_id: uuid.UUID, limit: int) -> bool:
-        """Whether the (already stored) session fits under the limit; it then counts against it."""
-        for _ in range(3):
-            verdict = await self._admit(
-                keys=[self._active_key, self._marker_key], args=[limit, str(session_id), _now_ms()]
-            )
-            if verdict != -1:
-                return bool(verdict == 1)
-            await self.rebuild()
-        raise RedisError("admission set could not be rebuilt")
-
-    async def rebuild(self) -> None:
-        """Load the ACTIVE session ids from PostgreSQL into Redis, unless a replica already did."""
-        ids = await self._repository.active_ids()
-        rebuilt = await self._rebuild(keys=[self._active_key, self._marker_key], args=[str(i) for i in ids])
-        if rebuilt:
-            _log.warning("rebuilt the admission set from PostgreSQL (%d active sessions)", len(ids))
-
-    async def release(self, *session_ids: uuid.UUID) -> None:
-        """Free the slots of sessions that stopped being ACTIVE."""
-        if session_ids:
-            await self._redis.client.zrem(self._active_key, *(str(i) for i in session_ids))
-
-    async def reconcile(self) -> None:
-        """Free slots whose sessions PostgreSQL no longer has ACTIVE (a release lost to a Redis outage).
-
-        Members admitted in the last seconds are left alone: their rows may still be committing elsewhere.
-        Also rebuilds the set if Redis lost it, so that a rebuild rarely has to happen inside a burst of creates.
-        """
-        await self.rebuild()
-        cutoff = _now_ms() - _RECONCILE_GRACE_MS
-        members = await self._redis.client.zrangebyscore(self._active_key, "-inf", cutoff)
-        if not members:
-            return
-        ids = [uuid.UUID(m.decode() if isinstance(m, bytes) else str(m)) for m in members]
-        active = await self._repository.active_among(ids)
-        stale = [i for i in ids if i not in active]
-        if stale:
-            await self.release(*stale)
-            _log.info("freed %d stale admission slots", len(stale))
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+    A session of ``POST /session``: its owner controls it; an admin of its tenant (or a global admin) watches it
+    read-only. The record-and-replay session of a tenant is shared: every user of the tenant controls it, as
+    the REST API lets them. Sessions of other tenants do not exist for the caller (404) unless a global admin.
+    """
+    same_tenant = row.tenant_id == principal.tenant_id
+    if not same_tenant and not principal.is_global_admin:
+        raise not_found(f"session {row.id} not found")
+    if row.kind == "rnr":
+        return "control"
+    if same_tenant and row.user_id == principal.user_id:
+        return "control"
+    if principal.is_admin:
+        return "view"
+    raise forbidden("this session belongs to another user")
 
 
 class SessionLiveness:
@@ -223,6 +181,10 @@ class SessionService:
         except StoreUnavailableError:
             # The row stays ACTIVE without a slot; idle expiry ends it, and a rebuild counts it meanwhile.
             _log.warning("could not discard unadmitted session %s", session_id)
+
+    async def row(self, session_id: uuid.UUID) -> SessionRow:
+        """The session as stored, whoever asks (the store's NotFoundError when unknown)."""
+        return await self._repository.get(session_id)
 
     async def _find(self, principal: Principal, session_id: uuid.UUID) -> SessionRow:
         """The session if it is in the caller's tenant (or the caller is a global admin), else 404."""

@@ -1,8 +1,9 @@
 """How the replicas share live playback through Redis.
 
 - **Lease**: one replica owns a session's clock. It takes the key ``{playback:<id>}:lease`` with a new epoch (the
-  token ``<replica>:<epoch>``), renews it every third of ``MSR_PLAYBACK_LEASE_S``, and stops playing as soon as a
-  renewal fails. Another replica takes the lease only once it has expired.
+  token ``<replica>:<epoch>``); it renews all its leases in one pipelined round every third of
+  ``MSR_PLAYBACK_LEASE_S`` (:mod:`app.coordination.lease`), takes back a lease that expired while nobody took it,
+  and stops playing only once another replica holds it. Another replica takes a lease only once it has expired.
 - **Checkpoint and fan-out**: the owner writes the clock (state, position at a wall time, speed, and where its
   frames end) to ``{playback:<id>}:clock`` and publishes its notes (frames, resets, status, ended) on the session's
   channel, both through one Lua script that refuses a stale owner (its token no longer holds the lease).
@@ -12,7 +13,7 @@
   the reply; a replica that starts following tells the owner so.
 - **Termination**: the ids of terminated sessions are broadcast, so every replica closes its viewers.
 
-Notes are JSON (msgspec); frames carry their events, so that a follower can conflate them per entity.
+The messages themselves are in :mod:`app.live.protocol`.
 """
 
 from __future__ import annotations
@@ -21,161 +22,40 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from typing import Final, Protocol
 
 import msgspec
 from redis.exceptions import RedisError
 
+from app.coordination.lease import Held, Leases
 from app.coordination.redis import RedisConnection
+from app.coordination.scripts import load_script
 from app.errors import DomainError, NotOwnerError, refusal, refusal_code
+from app.live.protocol import (
+    Checkpoint,
+    Command,
+    CommandNote,
+    FollowNote,
+    ReplicaNote,
+    ReplyNote,
+    SessionNote,
+    TerminatedNote,
+    checkpoints,
+    encoder,
+    replica_notes,
+    session_notes,
+    terminated_notes,
+)
 from playback.errors import PlaybackError
-from playback.frames import ChangeEvent, Op
-from playback.messages import PlayState, Seek, Speed, Start, Stop
-from playback.ports import ClockStatus
 
 _log = logging.getLogger("msr.cluster")
-_LUA = resources.files("app.coordination").joinpath("lua")
-_ACQUIRE = _LUA.joinpath("playback_acquire.lua").read_text(encoding="utf-8")
-_PUBLISH = _LUA.joinpath("playback_publish.lua").read_text(encoding="utf-8")
-_RENEW = _LUA.joinpath("renew.lua").read_text(encoding="utf-8")
-_RELEASE = _LUA.joinpath("release.lua").read_text(encoding="utf-8")
 _CHECKPOINT_TTL_MS: Final = 24 * 3600 * 1000
-_NULL: Final = msgspec.Raw(b"null")
+CLOSE_TIMEOUT_S: Final = 1.0
+"""The longest a shutdown waits for Redis to let go of the subscription."""
 REQUEST_TIMEOUT_S: Final = 3.0
 """How long a replica waits for the owner's reply to a forwarded command."""
-
-
-class Checkpoint(msgspec.Struct, frozen=True):
-    """The owner's clock, as a new owner or a follower needs it."""
-
-    epoch: int
-    state: PlayState
-    position: int
-    speed: float
-    start: int
-    end: int
-    wall_time: float
-    sent_to: int
-    """Where the owner's frames end: where every follower's viewers are."""
-
-    @property
-    def clock(self) -> ClockStatus:
-        return ClockStatus(self.state, self.position, self.speed, self.start, self.end, self.wall_time)
-
-    @classmethod
-    def of(cls, epoch: int, status: ClockStatus, sent_to: int) -> Checkpoint:
-        return cls(
-            epoch, status.state, status.position, status.speed, status.start, status.end, status.wall_time, sent_to
-        )
-
-
-# Notes on a session's channel, from its owner.
-
-
-class NoteEvent(msgspec.Struct, frozen=True, array_like=True, gc=False):
-    """A change event in a note (compact; a delete's state is the JSON ``null``)."""
-
-    seq: int
-    timestamp: int
-    table_name: str
-    entity_id: str
-    op: Op
-    entity_state: msgspec.Raw
-
-    @classmethod
-    def of(cls, event: ChangeEvent) -> NoteEvent:
-        state = _NULL if event.entity_state is None else event.entity_state
-        return cls(event.seq, event.timestamp, event.table_name, event.entity_id, event.op, state)
-
-    def change(self) -> ChangeEvent:
-        state = None if bytes(self.entity_state) == b"null" else self.entity_state
-        return ChangeEvent(self.seq, self.timestamp, self.table_name, self.entity_id, self.op, state)
-
-
-class FrameNote(msgspec.Struct, frozen=True, tag="frame"):
-    """A frame: the events of ``(from_, to]``."""
-
-    epoch: int
-    from_: int
-    to: int
-    events: list[NoteEvent]
-
-
-class ResetNote(msgspec.Struct, frozen=True, tag="reset"):
-    """A seek: viewers need the state at ``position``."""
-
-    epoch: int
-    position: int
-
-
-class StatusNote(msgspec.Struct, frozen=True, tag="status"):
-    """The clock changed, or a second passed."""
-
-    epoch: int
-    checkpoint: Checkpoint
-
-
-class EndedNote(msgspec.Struct, frozen=True, tag="ended"):
-    """Playback reached the end of the range."""
-
-    epoch: int
-    position: int
-
-
-SessionNote = FrameNote | ResetNote | StatusNote | EndedNote
-
-# Notes on a replica's channel.
-
-Command = Start | Stop | Seek | Speed
-
-
-class CommandNote(msgspec.Struct, frozen=True, tag="command"):
-    """A viewer's command, for the session's owner."""
-
-    request_id: str
-    reply_to: str
-    session_id: str
-    actor: str
-    command: Command
-
-
-class ReplyNote(msgspec.Struct, frozen=True, tag="reply"):
-    """The owner's answer: its clock after the command, or the refusal."""
-
-    request_id: str
-    checkpoint: Checkpoint | None = None
-    code: str | None = None
-    message: str | None = None
-
-
-class FollowNote(msgspec.Struct, frozen=True, tag="follow"):
-    """A replica follows a session: its owner must publish frames."""
-
-    session_id: str
-
-
-ReplicaNote = CommandNote | ReplyNote | FollowNote
-
-
-class TerminatedNote(msgspec.Struct, frozen=True):
-    """Sessions that stopped being ACTIVE."""
-
-    session_ids: list[str]
-
-
-_encoder = msgspec.json.Encoder()
-_session_notes = msgspec.json.Decoder(SessionNote)
-_replica_notes = msgspec.json.Decoder(ReplicaNote)
-_terminated_notes = msgspec.json.Decoder(TerminatedNote)
-_checkpoints = msgspec.json.Decoder(Checkpoint)
-
-
-def encode_note(note: SessionNote) -> bytes:
-    """The JSON of a session note (encoded once, published once)."""
-    return _encoder.encode(note)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +67,16 @@ class Lease:
     @property
     def epoch(self) -> int:
         return int(self.token.rsplit(":", 1)[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Renewal:
+    """The outcome of one lease's renewal."""
+
+    kept: bool
+    """Whether the lease is still this replica's."""
+    followers: int
+    """How many replicas follow the session."""
 
 
 class ClusterHandler(Protocol):
@@ -213,12 +103,10 @@ class PlaybackCluster:
         self.replica_id = uuid.uuid4().hex
         self._redis = redis
         self._lease_ms = int(lease_s * 1000)
-        client = redis.client
-        self._acquire = client.register_script(_ACQUIRE)
-        self._publish = client.register_script(_PUBLISH)
-        self._renew = client.register_script(_RENEW)
-        self._release = client.register_script(_RELEASE)
-        self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+        self._leases = Leases(redis)
+        self._acquire = load_script(redis, "playback_acquire")
+        self._publish = load_script(redis, "playback_publish")
+        self._pubsub = redis.client.pubsub(ignore_subscribe_messages=True)
         self._replica_channel = redis.key("playback", "replica", self.replica_id)
         self._terminated_channel = redis.key("playback", "terminated")
         self._followed: set[str] = set()
@@ -258,8 +146,15 @@ class PlaybackCluster:
         await asyncio.gather(*tasks, return_exceptions=True)
         for future in self._replies.values():
             future.cancel()
-        with contextlib.suppress(RedisError, OSError):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        # PubSub.aclose() disconnects waiting for StreamWriter.wait_closed(), which never returns when Redis died
+        # under the open subscription (redis/redis-py#3941): that await hung a shutdown for half an hour. Drop the
+        # connection without waiting first, so the close has nothing left to wait for; and bound it anyway.
+        connection = self._pubsub.connection
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                if connection is not None:
+                    await connection.disconnect(nowait=True)
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
     # Leases.
 
@@ -270,17 +165,33 @@ class PlaybackCluster:
         )
         return Lease(_text(token)) if taken == 1 else None
 
-    async def renew(self, session_id: uuid.UUID, lease: Lease) -> bool:
-        """Whether the lease is still ours (and now extended)."""
-        return bool(await self._renew(keys=[self._lease_key(session_id)], args=[lease.token, self._lease_ms]))
+    async def renew_all(self, leases: Mapping[uuid.UUID, Lease]) -> dict[uuid.UUID, Renewal]:
+        """Renew every lease held here, and count each session's followers, in one pipelined round trip."""
+        if not leases:
+            return {}
+        ids = list(leases)
+        held = [Held(self._lease_key(i), leases[i].token, self._epoch_key(i), leases[i].epoch) for i in ids]
+        pipe = self._redis.client.pipeline(transaction=False)
+        await self._leases.queue_renewals(pipe, held, self._lease_ms)
+        for session_id in ids:
+            pipe.pubsub_numsub(self.channel(session_id))
+        answers = await pipe.execute()
+        kept, counts = answers[: len(ids)], answers[len(ids) :]
+        return {
+            session_id: Renewal(bool(kept[n]), int(counts[n][0][1]) if counts[n] else 0)
+            for n, session_id in enumerate(ids)
+        }
 
     async def release(self, session_id: uuid.UUID, lease: Lease) -> None:
         """Give the lease up (only if still ours), so another replica may take over at once."""
-        await self._release(keys=[self._lease_key(session_id)], args=[lease.token])
+        await self._leases.release(self._lease_key(session_id), lease.token)
 
     async def force_release(self, session_id: uuid.UUID) -> None:
-        """Drop the lease whoever holds it (an admin's reset): the holder's next write is refused."""
-        await self._redis.client.delete(self._lease_key(session_id))
+        """Drop the lease whoever holds it (an admin's reset); the new epoch refuses the holder's next write."""
+        pipe = self._redis.client.pipeline(transaction=False)
+        pipe.delete(self._lease_key(session_id))
+        pipe.incr(self._epoch_key(session_id))
+        await pipe.execute()
 
     async def owner(self, session_id: uuid.UUID) -> str | None:
         """The replica holding the session's lease, if any."""
@@ -290,7 +201,7 @@ class PlaybackCluster:
     async def checkpoint(self, session_id: uuid.UUID) -> Checkpoint | None:
         """The last clock an owner wrote for the session."""
         raw = await self._redis.client.get(self._clock_key(session_id))
-        return None if raw is None else _checkpoints.decode(raw)
+        return None if raw is None else checkpoints.decode(raw)
 
     async def publish(
         self, session_id: uuid.UUID, lease: Lease, *, checkpoint: Checkpoint | None, note: bytes | None
@@ -300,7 +211,7 @@ class PlaybackCluster:
             keys=[self._lease_key(session_id), self._clock_key(session_id)],
             args=[
                 lease.token,
-                b"" if checkpoint is None else _encoder.encode(checkpoint),
+                b"" if checkpoint is None else encoder.encode(checkpoint),
                 "" if note is None else self.channel(session_id),
                 note or b"",
                 _CHECKPOINT_TTL_MS,
@@ -353,11 +264,11 @@ class PlaybackCluster:
 
     async def announce_terminated(self, session_ids: list[uuid.UUID]) -> None:
         """Tell every replica that these sessions are no longer ACTIVE."""
-        note = _encoder.encode(TerminatedNote([str(i) for i in session_ids]))
+        note = encoder.encode(TerminatedNote([str(i) for i in session_ids]))
         await self._redis.client.publish(self._terminated_channel, note)
 
     async def _send(self, replica: str, note: ReplicaNote) -> None:
-        await self._redis.client.publish(self._redis.key("playback", "replica", replica), _encoder.encode(note))
+        await self._redis.client.publish(self._redis.key("playback", "replica", replica), encoder.encode(note))
 
     # Listening.
 
@@ -384,7 +295,7 @@ class PlaybackCluster:
         handler = self._handler
         assert handler is not None
         if channel == self._replica_channel:
-            note = _replica_notes.decode(data)
+            note = replica_notes.decode(data)
             match note:
                 case ReplyNote():
                     future = self._replies.get(note.request_id)
@@ -395,11 +306,11 @@ class PlaybackCluster:
                 case FollowNote():
                     handler.on_follow(uuid.UUID(note.session_id))
         elif channel == self._terminated_channel:
-            ids = [uuid.UUID(i) for i in _terminated_notes.decode(data).session_ids]
+            ids = [uuid.UUID(i) for i in terminated_notes.decode(data).session_ids]
             self._spawn(handler.on_terminated(ids))
         elif channel in self._followed:
             session_id = uuid.UUID(channel.split("{playback:", 1)[1].split("}", 1)[0])
-            handler.on_session_note(session_id, _session_notes.decode(data))
+            handler.on_session_note(session_id, session_notes.decode(data))
 
     async def _answer(self, note: CommandNote) -> None:
         handler = self._handler

@@ -28,18 +28,21 @@ from litestar.exceptions import WebSocketDisconnect
 from redis.exceptions import RedisError
 
 from app.auth import Principal, bearer_token
+from app.domain.sessions import access_of
 from app.errors import (
     CLOSE_INTERNAL,
     DomainError,
     ForbiddenError,
-    InvalidInputError,
+    NotAllowedError,
     ResourceNotFoundError,
     SessionInactiveError,
     UnauthorizedError,
     UnavailableError,
     answer_of,
 )
-from app.live.registry import Attachment, Command, PlaybackHub, access_of, status_message
+from app.live.protocol import ClientCommand, command_of
+from app.live.registry import LiveRegistry
+from app.live.session import Attachment, status_message
 from app.services import Services
 from playback.errors import PlaybackError
 from playback.messages import (
@@ -130,7 +133,7 @@ class ReplayConnection:
     def __init__(self, socket: WebSocket[Any, Any, Any], services: Services, raw_session_id: str) -> None:
         self._socket = socket
         self._services = services
-        self._hub: PlaybackHub = services.playback
+        self._hub: LiveRegistry = services.playback
         self._settings = services.settings
         self._raw_session_id = raw_session_id
         self._limit = _RateLimit(services.settings.ws_rate_limit)
@@ -186,7 +189,7 @@ class ReplayConnection:
         try:
             try:
                 session_id = uuid.UUID(self._raw_session_id)
-                row = await self._hub.session_row(session_id)
+                row = await self._services.sessions.row(session_id)
             except (ValueError, NotFoundError):
                 await self._refuse(ResourceNotFoundError(f"session {self._raw_session_id} not found"))
             access = access_of(principal, row)
@@ -287,7 +290,7 @@ class ReplayConnection:
             case Auth(token=token):
                 await self._reauthenticate(attachment, token, message.id)
             case Resume():
-                self._refusal(attachment, InvalidInputError("resume only as the first message after hello"), message.id)
+                self._refusal(attachment, NotAllowedError("resume only as the first message after hello"), message.id)
             case _ if attachment.access != "control":
                 self._refusal(
                     attachment, ForbiddenError("this viewer may watch but not control the session"), message.id
@@ -295,10 +298,10 @@ class ReplayConnection:
             case Start() | Stop() | Seek() | Speed():
                 await self._command(attachment, message)
 
-    async def _command(self, attachment: Attachment, message: Command) -> None:
+    async def _command(self, attachment: Attachment, message: ClientCommand) -> None:
         assert self._principal is not None
         try:
-            status = await self._hub.control(attachment.live, self._principal.user_id, message)
+            status = await self._hub.control(attachment.live, self._principal.user_id, command_of(message))
         except (DomainError, PlaybackError) as error:
             self._refusal(attachment, error, message.id)
             return

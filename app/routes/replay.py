@@ -25,16 +25,16 @@ from app.domain.replay import (
     PlaybackRange,
     check_in_range,
     check_window,
+    current_window,
     decode_cursor,
     encode_cursor,
     parse_filters,
     parse_instant,
-    playback_range,
 )
 from app.errors import validation_error
 from app.routes.sessions import parse_uuid
 from app.services import PrincipalDep, Services, ServicesDep
-from app.web import envelope, rfc3339, utc_now, utc_now_rfc3339
+from app.web import envelope, rfc3339, utc_now_rfc3339
 from store.events import StoredEvent
 from store.rollup import MAX_BUCKETS, histogram
 
@@ -52,8 +52,7 @@ async def _session_and_range(
     raw = header_id if header_id is not None else query_id
     session_id = parse_uuid(raw, "session_id") if raw is not None else None
     await services.sessions.use(principal, session_id)
-    earliest = await services.events.earliest_instant(principal.tenant_id)
-    return playback_range(services.runtime.current, utc_now(), earliest)
+    return await current_window(services.events, services.runtime, principal.tenant_id)
 
 
 async def _first_chunk(
@@ -77,8 +76,7 @@ def _json_items(chunk: list[StoredEvent], first: bool) -> bytes:
 @get("/replay/range", tags=["replay"], summary="The playback range")
 async def get_range(principal: PrincipalDep, services: ServicesDep) -> Response[dict[str, Any]]:
     """``{max_days, start_date, end_date, earliest_valid_date}`` for the caller's tenant."""
-    earliest = await services.events.earliest_instant(principal.tenant_id)
-    window = playback_range(services.runtime.current, utc_now(), earliest)
+    window = await current_window(services.events, services.runtime, principal.tenant_id)
     return envelope(window.as_json(), "Get playback range successfully")
 
 
@@ -249,8 +247,7 @@ async def get_histogram(
     ``cagg_refresh_lag_days`` and the range's edges counted live.
     """
     filters = parse_filters(tables, None, None)
-    earliest = await services.events.earliest_instant(principal.tenant_id)
-    window = playback_range(services.runtime.current, utc_now(), earliest)
+    window = await current_window(services.events, services.runtime, principal.tenant_id)
     first = window.start if start is None else check_in_range(parse_instant(start, "start"), window, "start")
     last = window.end if end is None else check_in_range(parse_instant(end, "end"), window, "end")
     check_window(first, last, window)

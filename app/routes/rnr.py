@@ -8,8 +8,8 @@ import msgspec
 from litestar import Request, Response, get, post, put
 from litestar.params import FromPath
 
-from app.domain.rnr import RecordAndReplay, parse_init, parse_speed, parse_tenant
 from app.errors import validation_error
+from app.live.rnr import RecordAndReplay, parse_init, parse_speed, parse_tenant
 from app.routes.sessions import parse_uuid
 from app.services import PrincipalDep, ServicesDep
 from app.web import envelope

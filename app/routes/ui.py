@@ -15,7 +15,7 @@ from litestar.response import File
 from litestar.static_files import create_static_files_router
 
 from app.auth import mint_token
-from app.cli import DEMO_ADMIN, DEMO_TENANT
+from app.demo import DEMO_ADMIN, DEMO_TENANT
 from app.errors import not_found
 from app.settings import Settings, is_loopback_host
 from app.web import envelope, rfc3339, utc_now

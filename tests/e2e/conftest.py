@@ -10,8 +10,8 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from app.settings import Settings
+from bench.pages import CHROMIUM, CHROMIUM_ARGS, RESULTS, STATIC_BUILD, load_data
 from store.datasets import DatasetSpec
-from tests.e2e.support import CHROMIUM, CHROMIUM_ARGS, RESULTS, STATIC_BUILD, load_data
 from tests.support import RunningServer, serve
 
 UI_DATA = DatasetSpec("e2e", 300, 20_000, timedelta(hours=1))

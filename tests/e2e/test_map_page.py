@@ -7,7 +7,7 @@ import pytest
 from playwright.async_api import Page, Request
 
 from app.settings import Settings
-from tests.e2e.support import TENANT, CuttableProxy, create_session, entity_count, eventually, msr, sign_in, status
+from bench.pages import TENANT, CuttableProxy, create_session, entity_count, eventually, msr, sign_in, status
 from tests.support import RunningServer, bearer, make_token, serve
 
 pytestmark = pytest.mark.browser

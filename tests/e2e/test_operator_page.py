@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Page
 
-from tests.e2e.support import TENANT, eventually
+from bench.pages import TENANT, eventually
 from tests.support import RunningServer, bearer, make_token
 
 pytestmark = pytest.mark.browser

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,17 +28,10 @@ from tests.live.support import (
     parse_time,
     recent_start,
 )
-from tests.support import TEST_SECRET, make_token
+from tests.support import TEST_SECRET, free_port, make_token, ready
 
 LEASE_S = 1.5
-START_DEADLINE_S = 90.0
 TOKEN = make_token("viewer-1", TENANT)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -66,18 +58,6 @@ def replica(settings, tmp_path: Path, name: str) -> Iterator[tuple[subprocess.Po
         if process.poll() is None:
             process.kill()
         process.wait(timeout=30)
-
-
-async def ready(process, url: str, log: Path) -> None:
-    deadline = time.monotonic() + START_DEADLINE_S
-    async with httpx.AsyncClient(base_url=url, timeout=5) as client:
-        while True:
-            assert process.poll() is None, log.read_text(errors="replace")
-            with contextlib.suppress(httpx.TransportError):
-                if (await client.get("/readiness")).status_code == 200:
-                    return
-            assert time.monotonic() < deadline, log.read_text(errors="replace")
-            await asyncio.sleep(0.2)
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TENANT = uuid.UUID("0c4f2d55-8a8e-4a7b-9d61-3f0e9b1c2a77")
-STATIC_BUILD = Path(__file__).resolve().parents[2] / "static" / "build"
-RESULTS = Path(__file__).resolve().parents[2] / "test-results" / "e2e"
+STATIC_BUILD = Path(__file__).resolve().parents[1] / "static" / "build"
+RESULTS = Path(__file__).resolve().parents[1] / "test-results" / "e2e"
 DEADLINE_S = 20.0
 
 T = TypeVar("T")

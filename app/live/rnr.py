@@ -17,15 +17,15 @@ from datetime import datetime
 from typing import Any
 
 from app.auth import Principal
-from app.domain.replay import check_in_range, parse_instant, playback_range
+from app.domain.replay import check_in_range, current_window, parse_instant
 from app.errors import ReplayInProgressError, SessionInactiveError, forbidden, not_found, validation_error
-from app.live.registry import PlaybackHub
+from app.live.protocol import SeekCommand, SpeedCommand, StartCommand, StopCommand
+from app.live.registry import LiveRegistry
 from app.services import Services
-from app.web import rfc3339, utc_now
+from app.web import rfc3339
 from playback.clock import MAX_SPEED, MIN_SPEED
 from playback.errors import AlreadyPlayingError, NotPlayingError, SessionEndedError
-from playback.instants import from_micros
-from playback.messages import Seek, Speed, Start, Stop
+from playback.instants import from_micros, to_micros
 from playback.ports import ClockStatus
 from store.errors import ConflictError, NotFoundError
 from store.sessions import SessionRow
@@ -95,14 +95,15 @@ class RecordAndReplay:
 
     def __init__(self, services: Services) -> None:
         self._services = services
-        self._hub: PlaybackHub = services.playback
+        self._hub: LiveRegistry = services.playback
+        self._store = services.playback_store
+        self._sessions = services.sessions
 
     async def init(self, principal: Principal, request: InitRequest) -> dict[str, Any]:
         """A new current replay of the tenant; 409 REPLAY_IN_PROGRESS when it has one."""
         tenant_id = self._tenant(principal, request.tenant_id)
         services = self._services
-        earliest = await services.events.earliest_instant(tenant_id)
-        window = playback_range(services.runtime.current, utc_now(), earliest)
+        window = await current_window(services.events, services.runtime, tenant_id)
         check_in_range(request.start, window, "replay_requested_timestamp")
         check_in_range(request.end, window, "replay_end_timestamp")
         try:
@@ -124,20 +125,20 @@ class RecordAndReplay:
         row = await self._live_row(principal, replay_id)
         actor = principal.user_id
         try:
-            status = await self._hub.control_row(row, actor, Start(speed=speed))
+            status = await self._hub.control_row(row, actor, StartCommand(speed))
         except AlreadyPlayingError:
-            status = await self._hub.control_row(row, actor, Speed(speed=speed))
+            status = await self._hub.control_row(row, actor, SpeedCommand(speed))
         except SessionEndedError:
             assert row.range_start is not None
-            await self._hub.control_row(row, actor, Seek(timestamp=row.range_start))
-            status = await self._hub.control_row(row, actor, Start(speed=speed))
+            await self._hub.control_row(row, actor, SeekCommand(to_micros(row.range_start)))
+            status = await self._hub.control_row(row, actor, StartCommand(speed))
         return self._json(row, None, status)
 
     async def stop(self, principal: Principal, replay_id: uuid.UUID) -> dict[str, Any]:
         """Pause; a replay that is not playing stays as it is."""
         row = await self._live_row(principal, replay_id)
         try:
-            status = await self._hub.control_row(row, principal.user_id, Stop())
+            status = await self._hub.control_row(row, principal.user_id, StopCommand())
         except NotPlayingError:
             return self._json(row, None, await self._hub.clock(row.id))
         return self._json(row, None, status)
@@ -149,21 +150,21 @@ class RecordAndReplay:
             raise forbidden("tenant_id does not match the replay's tenant")
         if row.status == "ACTIVE":
             await self._finish(row, principal.user_id, "ended")
-        return self._json(await self._hub.session_row(row.id), "ENDED", None)
+        return self._json(await self._sessions.row(row.id), "ENDED", None)
 
     async def reset(self, admin: Principal, tenant_id: uuid.UUID | None) -> dict[str, Any]:
         """Force-end the tenant's current replay, wherever it plays (admin)."""
         tenant = self._tenant(admin, tenant_id)
-        row = await self._hub.current_rnr(tenant)
+        row = await self._store.current_rnr(tenant)
         if row is None:
             raise not_found("the tenant has no current replay")
-        await self._hub.log(row.id, row.tenant_id, admin.user_id, "reset")
+        await self._store.log_activity(row.id, row.tenant_id, admin.user_id, "reset")
         await self._finish(row, admin.user_id, "reset")
-        return self._json(await self._hub.session_row(row.id), "ENDED", None)
+        return self._json(await self._sessions.row(row.id), "ENDED", None)
 
     async def current(self, principal: Principal) -> dict[str, Any]:
         """The tenant's current replay, or 404."""
-        row = await self._hub.current_rnr(principal.tenant_id)
+        row = await self._store.current_rnr(principal.tenant_id)
         if row is None:
             raise not_found("the tenant has no current replay; start one with POST /v1/replay/init")
         return self._json(row, None, await self._hub.clock(row.id))
@@ -173,7 +174,7 @@ class RecordAndReplay:
     async def _finish(self, row: SessionRow, actor: str, reason: str) -> None:
         await self._hub.set_rnr_status(row.id, "ENDED")
         # Terminating tells every replica's hub, which closes the viewers and stops the runner.
-        await self._services.sessions.terminate(row.id, actor=actor, reason=reason)
+        await self._sessions.terminate(row.id, actor=actor, reason=reason)
 
     def _tenant(self, principal: Principal, tenant_id: uuid.UUID | None) -> uuid.UUID:
         if tenant_id is None or tenant_id == principal.tenant_id:
@@ -184,7 +185,7 @@ class RecordAndReplay:
 
     async def _row(self, principal: Principal, replay_id: uuid.UUID) -> SessionRow:
         try:
-            row = await self._hub.session_row(replay_id)
+            row = await self._sessions.row(replay_id)
         except NotFoundError:
             raise not_found(f"replay {replay_id} not found") from None
         if row.kind != "rnr":

@@ -1,0 +1,196 @@
+"""The messages between replicas (through Redis), and the control commands they carry.
+
+These are the replicas' own structs, not the browser protocol's (:mod:`playback.messages`): a browser's ``start``
+becomes a :class:`StartCommand` at the socket, a REST call builds one directly, and the same struct crosses to the
+session's owner in a :class:`CommandNote`. Positions are integer microseconds; notes are JSON (msgspec). Frames
+carry their events, so that a follower can conflate them per entity.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+from playback.frames import ChangeEvent, Op
+from playback.messages import PlayState, Seek, Speed, Start, Stop
+from playback.ports import ClockStatus
+
+_NULL: Final = msgspec.Raw(b"null")
+
+
+# Control commands.
+
+
+class StartCommand(msgspec.Struct, frozen=True, tag="start"):
+    """Play, optionally at a new speed."""
+
+    speed: float | None = None
+
+
+class StopCommand(msgspec.Struct, frozen=True, tag="stop"):
+    """Pause."""
+
+
+class SeekCommand(msgspec.Struct, frozen=True, tag="seek"):
+    """Jump to ``position`` (microseconds since the epoch)."""
+
+    position: int
+
+
+class SpeedCommand(msgspec.Struct, frozen=True, tag="speed"):
+    """Change the speed, playing or not."""
+
+    speed: float
+
+
+Command = StartCommand | StopCommand | SeekCommand | SpeedCommand
+"""A control command, from a WebSocket, from the record-and-replay REST API, or forwarded by another replica."""
+
+ClientCommand = Start | Stop | Seek | Speed
+"""The browser's control messages."""
+
+
+def command_of(message: ClientCommand) -> Command:
+    """The control command a browser's message asks for."""
+    match message:
+        case Start(speed=speed):
+            return StartCommand(speed)
+        case Stop():
+            return StopCommand()
+        case Seek():
+            return SeekCommand(message.position)
+        case Speed(speed=speed):
+            return SpeedCommand(speed)
+
+
+# Checkpoints and notes.
+
+
+class Checkpoint(msgspec.Struct, frozen=True):
+    """The owner's clock, as a new owner or a follower needs it."""
+
+    epoch: int
+    state: PlayState
+    position: int
+    speed: float
+    start: int
+    end: int
+    wall_time: float
+    sent_to: int
+    """Where the owner's frames end: where every follower's viewers are."""
+
+    @property
+    def clock(self) -> ClockStatus:
+        return ClockStatus(self.state, self.position, self.speed, self.start, self.end, self.wall_time)
+
+    @classmethod
+    def of(cls, epoch: int, status: ClockStatus, sent_to: int) -> Checkpoint:
+        return cls(
+            epoch, status.state, status.position, status.speed, status.start, status.end, status.wall_time, sent_to
+        )
+
+
+# Notes on a session's channel, from its owner.
+
+
+class NoteEvent(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """A change event in a note (compact; a delete's state is the JSON ``null``)."""
+
+    seq: int
+    timestamp: int
+    table_name: str
+    entity_id: str
+    op: Op
+    entity_state: msgspec.Raw
+
+    @classmethod
+    def of(cls, event: ChangeEvent) -> NoteEvent:
+        state = _NULL if event.entity_state is None else event.entity_state
+        return cls(event.seq, event.timestamp, event.table_name, event.entity_id, event.op, state)
+
+    def change(self) -> ChangeEvent:
+        state = None if bytes(self.entity_state) == b"null" else self.entity_state
+        return ChangeEvent(self.seq, self.timestamp, self.table_name, self.entity_id, self.op, state)
+
+
+class FrameNote(msgspec.Struct, frozen=True, tag="frame"):
+    """A frame: the events of ``(from_, to]``."""
+
+    epoch: int
+    from_: int
+    to: int
+    events: list[NoteEvent]
+
+
+class ResetNote(msgspec.Struct, frozen=True, tag="reset"):
+    """A seek: viewers need the state at ``position``."""
+
+    epoch: int
+    position: int
+
+
+class StatusNote(msgspec.Struct, frozen=True, tag="status"):
+    """The clock changed, or a second passed."""
+
+    epoch: int
+    checkpoint: Checkpoint
+
+
+class EndedNote(msgspec.Struct, frozen=True, tag="ended"):
+    """Playback reached the end of the range."""
+
+    epoch: int
+    position: int
+
+
+SessionNote = FrameNote | ResetNote | StatusNote | EndedNote
+
+# Notes on a replica's channel.
+
+
+class CommandNote(msgspec.Struct, frozen=True, tag="command"):
+    """A viewer's command, for the session's owner."""
+
+    request_id: str
+    reply_to: str
+    session_id: str
+    actor: str
+    command: Command
+
+
+class ReplyNote(msgspec.Struct, frozen=True, tag="reply"):
+    """The owner's answer: its clock after the command, or the refusal."""
+
+    request_id: str
+    checkpoint: Checkpoint | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+class FollowNote(msgspec.Struct, frozen=True, tag="follow"):
+    """A replica follows a session: its owner must publish frames."""
+
+    session_id: str
+
+
+ReplicaNote = CommandNote | ReplyNote | FollowNote
+
+
+class TerminatedNote(msgspec.Struct, frozen=True):
+    """Sessions that stopped being ACTIVE."""
+
+    session_ids: list[str]
+
+
+encoder: Final = msgspec.json.Encoder()
+"""Encodes every note (a session note once, however many replicas follow)."""
+session_notes: Final = msgspec.json.Decoder(SessionNote)
+replica_notes: Final = msgspec.json.Decoder(ReplicaNote)
+terminated_notes: Final = msgspec.json.Decoder(TerminatedNote)
+checkpoints: Final = msgspec.json.Decoder(Checkpoint)
+
+
+def encode_note(note: SessionNote) -> bytes:
+    """The JSON of a session note (encoded once, published once)."""
+    return encoder.encode(note)
