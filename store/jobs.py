@@ -60,6 +60,29 @@ class Job:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    done: int | None = None
+    """Steps done, for jobs that count them (None: the job reports only a fraction)."""
+    total: int | None = None
+    """Steps in all, for jobs that count them."""
+
+    @property
+    def finished(self) -> bool:
+        """Whether the job has ended (completed, failed or cancelled)."""
+        return self.status in FINISHED
+
+
+FINISHED = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+"""The statuses of a job that has ended."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobScope:
+    """Which jobs a caller reaches: one tenant's (and, when ``deployment``, those over every tenant), or all."""
+
+    tenant_id: uuid.UUID | None = None
+    """None: every job."""
+    deployment: bool = False
+    """With a tenant: also the jobs that work for no one tenant (retention, rollup refresh)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +117,14 @@ def _job(row: asyncpg.Record) -> Job:
         created_at=row["created_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        done=row["progress_done"],
+        total=row["progress_total"],
     )
+
+
+def job_of(row: asyncpg.Record) -> Job:
+    """A :class:`Job` from a record of ``jobs`` columns (for the store's other modules)."""
+    return _job(row)
 
 
 class JobRepository:
@@ -128,12 +158,17 @@ class JobRepository:
             raise ConflictError(f"job {job_id} is not scheduled")
         return _job(row)
 
-    async def report_progress(self, job_id: uuid.UUID, progress: float) -> None:
-        """Record a running job's progress; raises JobCancelledError when an operator asked it to stop."""
+    async def report_progress(
+        self, job_id: uuid.UUID, progress: float, *, done: int | None = None, total: int | None = None
+    ) -> None:
+        """Record a running job's progress (and its steps ``done`` of ``total`` when it counts them).
+
+        Raises JobCancelledError when an operator asked it to stop.
+        """
         if not 0 <= progress <= 1:
             raise ValueError("progress must be within 0..1")
         async with self._db.connection() as conn:
-            cancel_requested: bool | None = await conn.fetchval(_Q["report_progress"], job_id, progress)
+            cancel_requested: bool | None = await conn.fetchval(_Q["report_progress"], job_id, progress, done, total)
         if cancel_requested:
             raise JobCancelledError(f"job {job_id} was cancelled")
 
@@ -161,31 +196,57 @@ class JobRepository:
 
         ``tenant_id`` limits the request to that tenant's jobs (a tenant admin); None reaches every job.
         """
-        async with self._db.connection() as conn:
-            row = await conn.fetchrow(_Q["request_cancel"], job_id, tenant_id)
-        return None if row is None else _job(row)
+        outcome = await self.cancel(job_id, JobScope(tenant_id))
+        return None if outcome is None else outcome[0]
 
-    async def get(self, job_id: uuid.UUID, *, tenant_id: uuid.UUID | None = None) -> Job | None:
-        """One job (limited to ``tenant_id``'s jobs when given)."""
+    async def cancel(self, job_id: uuid.UUID, scope: JobScope) -> tuple[Job, JobStatus] | None:
+        """Like :meth:`request_cancel`, within ``scope``: the job after the request and its status before it."""
         async with self._db.connection() as conn:
-            row = await conn.fetchrow(_Q["get_job"], job_id, tenant_id)
+            row = await conn.fetchrow(_Q["request_cancel"], job_id, scope.tenant_id, scope.deployment)
+        return None if row is None else (_job(row), JobStatus(row["was_status"]))
+
+    async def get(
+        self, job_id: uuid.UUID, *, tenant_id: uuid.UUID | None = None, deployment: bool = False
+    ) -> Job | None:
+        """One job (limited to ``tenant_id``'s jobs when given, and the deployment-wide ones when ``deployment``)."""
+        async with self._db.connection() as conn:
+            row = await conn.fetchrow(_Q["get_job"], job_id, tenant_id, deployment)
         return None if row is None else _job(row)
 
     async def list_jobs(
-        self, *, page: int = 1, size: int = 20, tenant_id: uuid.UUID | None = None, kind: str | None = None
+        self,
+        *,
+        page: int = 1,
+        size: int = 20,
+        tenant_id: uuid.UUID | None = None,
+        kind: str | None = None,
+        status: JobStatus | None = None,
+        deployment: bool = False,
     ) -> JobPage:
-        """Jobs newest first: page ``page`` (1-based) of ``size`` (at most 200)."""
+        """Jobs newest first: page ``page`` (1-based) of ``size`` (at most 200).
+
+        ``tenant_id`` limits them to that tenant's (and, with ``deployment``, the jobs over every tenant).
+        """
         if page < 1:
             raise ValueError("page must be >= 1")
         if not 1 <= size <= _MAX_PAGE_SIZE:
             raise ValueError(f"size must be within 1..{_MAX_PAGE_SIZE}")
+        state = None if status is None else status.value
         async with self._db.connection() as conn:
-            rows = await conn.fetch(_Q["list_jobs"], tenant_id, kind, size, (page - 1) * size)
+            rows = await conn.fetch(_Q["list_jobs"], tenant_id, kind, size, (page - 1) * size, state, deployment)
         if rows:
             total = rows[0]["total"]
         else:
             # Past the last page the window count is not there; count without it.
-            total = 0 if page == 1 else (await self.list_jobs(page=1, size=1, tenant_id=tenant_id, kind=kind)).total
+            total = (
+                0
+                if page == 1
+                else (
+                    await self.list_jobs(
+                        page=1, size=1, tenant_id=tenant_id, kind=kind, status=status, deployment=deployment
+                    )
+                ).total
+            )
         return JobPage([_job(row) for row in rows], total)
 
     async def latest_since(self, kind: str, since: datetime) -> Job | None:

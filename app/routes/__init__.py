@@ -1,10 +1,24 @@
 """Thin route modules: parse, call a service, shape the answer."""
 
-from app.routes import admin, bookmarks, configuration, exports, health, ingest, metrics, replay, rnr, sessions, ws
+from app.routes import (
+    admin,
+    bookmarks,
+    configuration,
+    exports,
+    health,
+    ingest,
+    metrics,
+    operators,
+    replay,
+    rnr,
+    sessions,
+    ws,
+)
 
 API_ROUTES = [
     *health.ROUTES,
     *admin.ROUTES,
+    *operators.ROUTES,
     *sessions.ROUTES,
     *ingest.ROUTES,
     *configuration.ROUTES,

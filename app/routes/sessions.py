@@ -129,7 +129,8 @@ def _parse_sort(values: list[str] | None) -> tuple[tuple[str, Literal["asc", "de
     return tuple(parsed)
 
 
-def _positive_int(value: str | None, field: str, default: int, maximum: int) -> int:
+def positive_int(value: str | None, field: str, default: int, maximum: int) -> int:
+    """A query value in 1..maximum (``default`` when absent), or a 400 naming the field."""
     if value is None:
         return default
     if not value.isdigit() or not 1 <= int(value) <= maximum:
@@ -156,8 +157,8 @@ async def list_sessions(
         status=cast(Literal["ACTIVE", "INACTIVE"] | None, status),
         user_id=user_id,
         sort=_parse_sort(sort),
-        page=_positive_int(page, "page", 1, 10**6),
-        size=_positive_int(size, "size", 20, _MAX_PAGE_SIZE),
+        page=positive_int(page, "page", 1, 10**6),
+        size=positive_int(size, "size", 20, _MAX_PAGE_SIZE),
     )
     result = await services.sessions.list(admin, request)
     return envelope(

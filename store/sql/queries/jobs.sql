@@ -12,8 +12,10 @@ WHERE id = $1 AND status = 'scheduled'
 RETURNING *
 
 -- name: report_progress
--- Record progress $2 (0..1, never lower than before) of running job $1; returns whether a cancel was requested.
-UPDATE jobs SET progress = GREATEST(progress, $2)
+-- Record progress $2 (0..1, never lower than before) of running job $1, and its steps done $3 of $4 when given
+-- (NULL: unchanged); returns whether a cancel was requested.
+UPDATE jobs SET progress = GREATEST(progress, $2), progress_done = COALESCE($3, progress_done),
+                progress_total = COALESCE($4, progress_total)
 WHERE id = $1 AND status = 'running'
 RETURNING cancel_requested
 
@@ -21,29 +23,39 @@ RETURNING cancel_requested
 -- End running job $1 with status $2 ('completed', 'failed' or 'cancelled'), result $3 (jsonb text or NULL) and
 -- error $4; a completed job's progress becomes 1. Returns it.
 UPDATE jobs SET status = $2, result = $3::jsonb, error = $4, finished_at = now(),
-                progress = CASE WHEN $2 = 'completed' THEN 1 ELSE progress END
+                progress = CASE WHEN $2 = 'completed' THEN 1 ELSE progress END,
+                progress_done = CASE WHEN $2 = 'completed' THEN progress_total ELSE progress_done END
 WHERE id = $1 AND status IN ('scheduled', 'running')
 RETURNING *
 
 -- name: request_cancel
--- Cancel job $1 (of tenant $2 when given): a scheduled job is cancelled at once, a running one is asked to stop at
--- its next step; a finished job is unchanged. Returns the job; no row when it does not exist (for that tenant).
+-- Cancel job $1 (of tenant $2 when given, or deployment-wide when $3): a scheduled job is cancelled at once, a
+-- running one is asked to stop at its next step; a finished job is unchanged. Returns the job and its status before
+-- (``was_status``); no row when it does not exist (for that tenant).
+WITH before AS (
+    SELECT id, status FROM jobs
+    WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2 OR ($3::boolean AND tenant_id IS NULL))
+    FOR UPDATE
+)
 UPDATE jobs SET
-    cancel_requested = cancel_requested OR status IN ('scheduled', 'running'),
-    status = CASE WHEN status = 'scheduled' THEN 'cancelled' ELSE status END,
-    finished_at = CASE WHEN status = 'scheduled' THEN now() ELSE finished_at END
-WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)
-RETURNING *
+    cancel_requested = jobs.cancel_requested OR jobs.status IN ('scheduled', 'running'),
+    status = CASE WHEN jobs.status = 'scheduled' THEN 'cancelled' ELSE jobs.status END,
+    finished_at = CASE WHEN jobs.status = 'scheduled' THEN now() ELSE jobs.finished_at END
+FROM before
+WHERE jobs.id = before.id
+RETURNING jobs.*, before.status AS was_status
 
 -- name: get_job
--- Job $1 (of tenant $2 when given).
-SELECT * FROM jobs WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)
+-- Job $1 (of tenant $2 when given, or deployment-wide when $3).
+SELECT * FROM jobs WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2 OR ($3::boolean AND tenant_id IS NULL))
 
 -- name: list_jobs
--- Jobs newest first (of tenant $1 when given; of kind $2 when given), $3 per page, skipping $4 rows; with the total.
+-- Jobs newest first (of tenant $1 when given, and then also the deployment-wide ones when $6; of kind $2 and status
+-- $5 when given), $3 per page, skipping $4 rows; with the total.
 SELECT *, count(*) OVER () AS total
 FROM jobs
-WHERE ($1::uuid IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR kind = $2)
+WHERE ($1::uuid IS NULL OR tenant_id = $1 OR ($6::boolean AND tenant_id IS NULL))
+  AND ($2::text IS NULL OR kind = $2) AND ($5::text IS NULL OR status = $5)
 ORDER BY created_at DESC, id
 LIMIT $3 OFFSET $4
 
