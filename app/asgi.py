@@ -84,6 +84,7 @@ def _start_loops(services: Services, liveness: SessionLiveness) -> None:
     background.every("rollup-refresh", STEP_PERIOD_S, maintenance.rollup_step)
     # The runner's step waits for work itself (a wake-up or its idle poll).
     background.every("exports", 0.0, services.export_runner.step)
+    background.every("erasures", settings.job_lease_s / 3, services.erasures.step)
 
 
 _SHUTDOWN_STEP_S = 10.0
@@ -150,6 +151,7 @@ def create_app(settings: Settings) -> Litestar:
             yield
         finally:
             if services is not None:
+                await _bounded("erasures", services.erasures.close())
                 await _bounded("playback", services.playback.close())
             await _bounded("background tasks", background.stop())
             await _bounded("redis", redis.close())

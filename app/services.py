@@ -13,11 +13,13 @@ from app.auth import Authenticator, Principal, bearer_token, require_admin
 from app.background import BackgroundTasks
 from app.coordination.redis import RedisConnection
 from app.domain.admin_settings import RuntimeSettings
+from app.domain.erasure import Erasures
 from app.domain.exports import ExportRunner, ExportWriter
 from app.domain.sessions import SessionService
 from app.live.cluster import PlaybackCluster
 from app.live.registry import LiveRegistry
 from app.settings import Settings
+from store.erasure import ErasureStore
 from store.events import EventStore
 from store.exports import ExportFiles
 from store.jobs import JobRepository
@@ -55,6 +57,8 @@ class Services:
     """The stored files of exports (built from ``db``)."""
     export_runner: ExportRunner = field(init=False)
     """This replica's export worker (its loop is started with the others)."""
+    erasures: Erasures = field(init=False)
+    """User erasure jobs (started here, resumed by any replica; closed by the app's lifespan)."""
 
     def __post_init__(self) -> None:
         self.events = EventStore(self.db)
@@ -64,6 +68,7 @@ class Services:
         self.export_files = ExportFiles(self.db)
         writer = ExportWriter(self.events, self.export_files)
         self.export_runner = ExportRunner(self.jobs, self.export_files, writer, self.redis)
+        self.erasures = Erasures(ErasureStore(self.db), self.jobs, self.sessions, self.redis, self.settings.job_lease_s)
         self.playback_store = PlaybackStore(self.db)
         self.playback = LiveRegistry(
             self.settings,

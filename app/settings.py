@@ -92,6 +92,9 @@ class Settings:
     playback_lease_s: float = 5.0
     """How long a replica owns a session's clock without renewing (``MSR_PLAYBACK_LEASE_S``); a replica that dies
     is replaced within this time."""
+    job_lease_s: float = 30.0
+    """How long a replica holds a user-erasure job without renewing (``MSR_JOB_LEASE_S``); when it dies, another
+    replica resumes the job within this time."""
     viewer_queue_frames: int = 50
     """Frames a viewer may have pending before they are conflated (``MSR_VIEWER_QUEUE_FRAMES``)."""
     viewer_queue_bytes: int = 1 << 20
@@ -217,6 +220,7 @@ class Settings:
             "MSR_PLAYBACK_LEASE_S",
             "must be >= 0.5",
         )
+        _check(_positive(self.job_lease_s) and self.job_lease_s >= 0.5, "MSR_JOB_LEASE_S", "must be >= 0.5")
         for name, value in (
             ("MSR_VIEWER_QUEUE_FRAMES", self.viewer_queue_frames),
             ("MSR_VIEWER_QUEUE_BYTES", self.viewer_queue_bytes),
@@ -306,6 +310,7 @@ class Settings:
             "playback_read_ahead_s": reader.parse("MSR_PLAYBACK_READ_AHEAD_S", float, "a number of seconds"),
             "playback_buffer_events": reader.parse("MSR_PLAYBACK_BUFFER_EVENTS", int, "an integer"),
             "playback_lease_s": reader.parse("MSR_PLAYBACK_LEASE_S", float, "a number of seconds"),
+            "job_lease_s": reader.parse("MSR_JOB_LEASE_S", float, "a number of seconds"),
             "viewer_queue_frames": reader.parse("MSR_VIEWER_QUEUE_FRAMES", int, "an integer"),
             "viewer_queue_bytes": reader.parse("MSR_VIEWER_QUEUE_BYTES", int, "an integer"),
             "viewer_history_frames": reader.parse("MSR_VIEWER_HISTORY_FRAMES", int, "an integer"),

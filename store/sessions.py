@@ -78,6 +78,10 @@ class SessionQuery:
     tenant_id: uuid.UUID | None = None
     status: SessionStatus | None = None
     user_id: str | None = None
+    created_from: datetime | None = None
+    """Only sessions created at or after this instant."""
+    created_until: datetime | None = None
+    """Only sessions created before this instant."""
     sort: tuple[tuple[str, Literal["asc", "desc"]], ...] = (("created_at", "desc"),)
     page: int = 1
     size: int = 20
@@ -205,14 +209,16 @@ class SessionRepository:
         """A page of sessions matching the filters, in the requested order (ties by id for a stable order)."""
         conditions: list[str] = []
         args: list[object] = []
-        for column, value in (
-            ("tenant_id", query.tenant_id),
-            ("status", query.status),
-            ("user_id", query.user_id),
+        for condition, value in (
+            ("tenant_id =", query.tenant_id),
+            ("status =", query.status),
+            ("user_id =", query.user_id),
+            ("created_at >=", query.created_from),
+            ("created_at <", query.created_until),
         ):
             if value is not None:
                 args.append(value)
-                conditions.append(f"{column} = ${len(args)}")
+                conditions.append(f"{condition} ${len(args)}")
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         for column, _direction in query.sort:
             if column not in SORTABLE_COLUMNS:

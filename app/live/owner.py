@@ -128,8 +128,9 @@ class OwnerRole:
                 status = runner.stop()
                 action, details = "stopped", {"position": format_timestamp(status.position)}
             case SeekCommand(position=position):
+                origin = format_timestamp(runner.status().position)
                 status = runner.seek(position)
-                action, details = "seeked", {"position": format_timestamp(status.position)}
+                action, details = "seeked", {"from": origin, "position": format_timestamp(status.position)}
             case SpeedCommand(speed=speed):
                 status = runner.set_speed(speed)
                 action, details = "speed_changed", {"speed": status.speed}

@@ -157,7 +157,8 @@ class LiveRegistry:
             range_=Range(start=format_timestamp(status.start), end=format_timestamp(status.end)),
         )
         self._sessions.liveness.touch(row.id)
-        await self._store.log_activity(row.id, row.tenant_id, principal.user_id, "viewer_attached", {"access": access})
+        details: dict[str, object] = {"access": access, "replica": self.replica_id}
+        await self._store.log_activity(row.id, row.tenant_id, principal.user_id, "viewer_attached", details)
         return Attachment(live, viewer, encode(hello), access)
 
     def resume(self, attachment: Attachment, user_id: str, seq: int) -> Viewer:
@@ -190,7 +191,8 @@ class LiveRegistry:
             while len(live.parked) > _MAX_PARKED:
                 del live.parked[next(iter(live.parked))]
         with contextlib.suppress(StoreUnavailableError):
-            await self._store.log_activity(live.session_id, live.tenant_id, user_id, "viewer_detached")
+            details: dict[str, object] = {"replica": self.replica_id}
+            await self._store.log_activity(live.session_id, live.tenant_id, user_id, "viewer_detached", details)
         await self._unload_if_idle(live)
 
     # Control.

@@ -50,3 +50,58 @@ class JobListEnvelope(msgspec.Struct):
     message: str
     page: PageInfo
     sent_at: str
+
+
+class UserSession(msgspec.Struct):
+    """A session of a user: seed 000's fields plus its kind, why it ended, and its playback clock."""
+
+    id: str
+    user_id: str
+    tenant_id: str
+    status: str
+    last_seen_at: str
+    created_at: str
+    update_at: str
+    updated_at: str
+    created_by: str
+    updated_by: str
+    occ_lock: int
+    kind: str
+    ended_reason: str | None
+    playback_state: str
+    playback_speed: float
+    playback_position: str | None
+
+
+class UserSessionListEnvelope(msgspec.Struct):
+    """A page of a user's sessions."""
+
+    data: list[UserSession]
+    message: str
+    page: PageInfo
+    sent_at: str
+
+
+class ActivityEntryModel(msgspec.Struct):
+    """One entry of a session's activity log: its type, who (``actor``), when, on which replica, and details.
+
+    Details: ``seeked`` has ``from`` and ``position``; ``started`` and ``speed_changed`` have ``speed``;
+    ``terminated`` has its ``reason``; ``viewer_attached`` has ``access``.
+    """
+
+    id: int
+    type: str
+    session_id: str
+    actor: str | None
+    at: str
+    replica: str | None
+    details: dict[str, Any]
+
+
+class ActivityListEnvelope(msgspec.Struct):
+    """A page of a session's activity log, oldest first."""
+
+    data: list[ActivityEntryModel]
+    message: str
+    page: PageInfo
+    sent_at: str

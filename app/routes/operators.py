@@ -16,7 +16,7 @@ from app.auth import Principal
 from app.errors import ApiError, ErrorCode, forbidden, not_found, validation_error
 from app.openapi_docs import answer, errors
 from app.routes.operator_schemas import JobEnvelope, JobListEnvelope
-from app.routes.sessions import parse_uuid, positive_int
+from app.routes.sessions import page_json, parse_uuid, positive_int
 from app.services import PrincipalDep, ServicesDep
 from app.web import envelope, rfc3339
 from store.jobs import Job, JobScope, JobStatus
@@ -127,7 +127,7 @@ async def list_jobs(
     return envelope(
         [job_json(job) for job in result.items],
         "Retrieved jobs successfully",
-        page={"number": number, "size": size, "total_records": result.total, "count": len(result.items)},
+        page=page_json(number, size, result.total, len(result.items)),
     )
 
 

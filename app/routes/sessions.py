@@ -114,7 +114,8 @@ async def admin_terminate_sessions(
     return envelope(outcome, "Terminated sessions successfully")
 
 
-def _parse_sort(values: list[str] | None) -> tuple[tuple[str, Literal["asc", "desc"]], ...]:
+def parse_sort(values: list[str] | None) -> tuple[tuple[str, Literal["asc", "desc"]], ...]:
+    """``sort`` values such as ``created_at,desc`` (default ``created_at,desc``), or a 400 naming ``sort``."""
     if not values:
         return (("created_at", "desc"),)
     parsed: list[tuple[str, Literal["asc", "desc"]]] = []
@@ -138,6 +139,20 @@ def positive_int(value: str | None, field: str, default: int, maximum: int) -> i
     return int(value)
 
 
+def page_json(
+    number: int,
+    size: int,
+    total: int,
+    count: int,
+    sort: tuple[tuple[str, Literal["asc", "desc"]], ...] | None = None,
+) -> dict[str, Any]:
+    """The ``page`` object of a list answer (seed 000's), with ``sort`` when the list is sortable."""
+    page: dict[str, Any] = {"number": number, "size": size, "total_records": total, "count": count}
+    if sort is not None:
+        page["sort"] = [f"{column},{direction}" for column, direction in sort]
+    return page
+
+
 @get("/admin/sessions", tags=["admin"], summary="List sessions (admin)")
 async def list_sessions(
     admin: PrincipalDep,
@@ -156,7 +171,7 @@ async def list_sessions(
         tenant_id=parse_uuid(tenant_id, "tenant_id") if tenant_id is not None else None,
         status=cast(Literal["ACTIVE", "INACTIVE"] | None, status),
         user_id=user_id,
-        sort=_parse_sort(sort),
+        sort=parse_sort(sort),
         page=positive_int(page, "page", 1, 10**6),
         size=positive_int(size, "size", 20, _MAX_PAGE_SIZE),
     )
@@ -164,13 +179,7 @@ async def list_sessions(
     return envelope(
         [session_json(row) for row in result.rows],
         "Retrieved list sessions successfully",
-        page={
-            "number": request.page,
-            "size": request.size,
-            "total_records": result.total,
-            "count": len(result.rows),
-            "sort": [f"{column},{direction}" for column, direction in request.sort],
-        },
+        page=page_json(request.page, request.size, result.total, len(result.rows), request.sort),
     )
 
 

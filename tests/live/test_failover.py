@@ -35,7 +35,9 @@ TOKEN = make_token("viewer-1", TENANT)
 
 
 @contextlib.contextmanager
-def replica(settings, tmp_path: Path, name: str) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+def replica(
+    settings, tmp_path: Path, name: str, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("MSR_")} | {
         "MSR_PORT": str(port),
@@ -47,6 +49,7 @@ def replica(settings, tmp_path: Path, name: str) -> Iterator[tuple[subprocess.Po
         "MSR_PLAYBACK_LEASE_S": str(LEASE_S),
         "MSR_WS_RESUME_WAIT_MS": "100",
     }
+    env |= extra_env or {}
     log = tmp_path / f"{name}.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(

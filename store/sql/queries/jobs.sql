@@ -20,9 +20,9 @@ WHERE id = $1 AND status = 'running'
 RETURNING cancel_requested
 
 -- name: finish_job
--- End running job $1 with status $2 ('completed', 'failed' or 'cancelled'), result $3 (jsonb text or NULL) and
--- error $4; a completed job's progress becomes 1. Returns it.
-UPDATE jobs SET status = $2, result = $3::jsonb, error = $4, finished_at = now(),
+-- End running job $1 with status $2 ('completed', 'failed' or 'cancelled'), result $3 (jsonb text; NULL keeps what
+-- the job's steps recorded) and error $4; a completed job's progress becomes 1. Returns it.
+UPDATE jobs SET status = $2, result = COALESCE($3::jsonb, result), error = $4, finished_at = now(),
                 progress = CASE WHEN $2 = 'completed' THEN 1 ELSE progress END,
                 progress_done = CASE WHEN $2 = 'completed' THEN progress_total ELSE progress_done END
 WHERE id = $1 AND status IN ('scheduled', 'running')

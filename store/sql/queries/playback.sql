@@ -25,7 +25,9 @@ UPDATE sessions SET rnr_status = $2 WHERE id = $1
 
 -- name: log_activity
 -- Append to a session's activity log: $1 session id, $2 tenant, $3 actor, $4 action, $5 details (jsonb or NULL).
-INSERT INTO session_activity (session_id, tenant_id, actor_id, action, details) VALUES ($1, $2, $3, $4, $5::jsonb)
+-- Nothing when the session is gone (deleted or erased: a viewer closed after its erasure must not leave a trace).
+INSERT INTO session_activity (session_id, tenant_id, actor_id, action, details)
+SELECT $1, $2, $3, $4, $5::jsonb WHERE EXISTS (SELECT 1 FROM sessions WHERE id = $1)
 
 -- name: current_rnr
 -- The tenant's live (ACTIVE) record-and-replay session, if any: $1 tenant.
