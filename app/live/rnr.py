@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from app.auth import Principal
-from app.domain.replay import check_in_range, current_window, parse_instant
+from app.domain.replay import check_in_range, check_window, current_window, parse_instant
 from app.errors import ReplayInProgressError, SessionInactiveError, forbidden, not_found, validation_error
 from app.live.protocol import SeekCommand, SpeedCommand, StartCommand, StopCommand
 from app.live.registry import LiveRegistry
@@ -104,6 +104,7 @@ class RecordAndReplay:
         tenant_id = self._tenant(principal, request.tenant_id)
         services = self._services
         window = await current_window(services.events, services.runtime, tenant_id)
+        check_window(request.start, request.end, window)
         check_in_range(request.start, window, "replay_requested_timestamp")
         check_in_range(request.end, window, "replay_end_timestamp")
         try:

@@ -137,9 +137,12 @@ async def get_events(
     page_size = _page_size(limit)
     after = decode_cursor(cursor) if cursor is not None else None
     window = await _session_and_range(services, principal, x_session_id, session_id)
-    first_instant = check_in_range(parse_instant(start, "start"), window, "start")
-    last_instant = check_in_range(parse_instant(end, "end"), window, "end")
+    first_instant, last_instant = parse_instant(start, "start"), parse_instant(end, "end")
+    # The window's length first: a window longer than the playback range is INVALID_PLAYBACK_WINDOW (seed 000),
+    # which the range checks of its ends would otherwise always pre-empt.
     check_window(first_instant, last_instant, window)
+    check_in_range(first_instant, window, "start")
+    check_in_range(last_instant, window, "end")
     page = EventPage(
         services.events,
         principal.tenant_id,
@@ -248,9 +251,11 @@ async def get_histogram(
     """
     filters = parse_filters(tables, None, None)
     window = await current_window(services.events, services.runtime, principal.tenant_id)
-    first = window.start if start is None else check_in_range(parse_instant(start, "start"), window, "start")
-    last = window.end if end is None else check_in_range(parse_instant(end, "end"), window, "end")
+    first = window.start if start is None else parse_instant(start, "start")
+    last = window.end if end is None else parse_instant(end, "end")
     check_window(first, last, window)
+    check_in_range(first, window, "start")
+    check_in_range(last, window, "end")
     size = _bucket(bucket, first, last)
     if first == last or (last - first) / size > MAX_BUCKETS:
         raise validation_error(f"the window must hold 1 to {MAX_BUCKETS} buckets", {"field": "bucket"})

@@ -267,11 +267,20 @@ async def test_a_window_longer_than_the_playback_limit_is_invalid(server, settin
         tenant = await Tenant(client).start([Ev("public.a", "1", "c", NOW - timedelta(days=5), '{"x": 1}')])
         await client.put("/admin/settings", json={"max_playback_range": 2}, headers=admin)
         answer = await tenant.get(
-            "/replay/events", start=stamp(NOW - timedelta(days=2)), end=stamp(NOW - timedelta(seconds=1))
+            "/replay/events", start=stamp(NOW - timedelta(days=2, hours=1)), end=stamp(NOW - timedelta(seconds=1))
         )
+        early = await tenant.get(
+            "/replay/events", start=stamp(NOW - timedelta(days=3)), end=stamp(NOW - timedelta(days=2, hours=23))
+        )
+        histogram = await tenant.get("/replay/histogram", start=stamp(NOW - timedelta(days=3)), end=stamp(NOW))
         fine = await tenant.get("/replay/events", start=stamp(NOW - timedelta(days=1)), end=stamp(NOW))
+    # The window's length is judged before its ends (seed 000): too long is INVALID_PLAYBACK_WINDOW even when an end
+    # is also out of range; a short window that starts too early is TIMESTAMP_OUT_OF_RANGE.
     assert answer.status_code == 400
-    assert answer.json()["error"]["code"] in ("INVALID_PLAYBACK_WINDOW", "TIMESTAMP_OUT_OF_RANGE")
+    assert answer.json()["error"]["code"] == "INVALID_PLAYBACK_WINDOW"
+    assert answer.json()["error"]["details"] == {"max_playback_range_days": 2}
+    assert early.json()["error"]["code"] == "TIMESTAMP_OUT_OF_RANGE"
+    assert histogram.json()["error"]["code"] == "INVALID_PLAYBACK_WINDOW"
     assert fine.status_code == 200
 
 

@@ -70,8 +70,19 @@ INVALID_INITS = [
     ({"replay_end_timestamp": "2000-01-01T00:00:00Z"}, 400, "VALIDATION_ERROR"),
     ({"replay_requested_timestamp": "not a time"}, 400, "VALIDATION_ERROR"),
     ({"replay_requested_timestamp": None}, 400, "VALIDATION_ERROR"),
-    ({"replay_requested_timestamp": "2001-01-01T00:00:00Z"}, 400, "TIMESTAMP_OUT_OF_RANGE"),
-    ({"replay_end_timestamp": "2099-01-01T00:00:00Z"}, 400, "TIMESTAMP_OUT_OF_RANGE"),
+    (
+        {"replay_requested_timestamp": "2001-01-01T00:00:00Z", "replay_end_timestamp": "2001-01-01T01:00:00Z"},
+        400,
+        "TIMESTAMP_OUT_OF_RANGE",
+    ),
+    (
+        {"replay_requested_timestamp": "2099-01-01T00:00:00Z", "replay_end_timestamp": "2099-01-01T01:00:00Z"},
+        400,
+        "TIMESTAMP_OUT_OF_RANGE",
+    ),
+    # Longer than max_playback_range (30 days): the window is judged before its ends.
+    ({"replay_requested_timestamp": "2001-01-01T00:00:00Z"}, 400, "INVALID_PLAYBACK_WINDOW"),
+    ({"replay_end_timestamp": "2099-01-01T00:00:00Z"}, 400, "INVALID_PLAYBACK_WINDOW"),
     ({"tenant_id": "not-a-uuid"}, 400, "VALIDATION_ERROR"),
     ({"tenant_id": str(OTHER_TENANT)}, 403, "FORBIDDEN"),
 ]
