@@ -24,6 +24,7 @@ from app.domain.capture import CaptureService
 from app.domain.jobs_runner import STEP_PERIOD_S, Maintenance
 from app.domain.sessions import SessionLiveness, SessionService
 from app.errors import EXCEPTION_HANDLERS
+from app.live.presence import PUBLISH_EVERY_S
 from app.metrics import count_http_response, database_read
 from app.routes import API_ROUTES
 from app.routes.metrics import metrics_lifespan
@@ -85,6 +86,7 @@ def _start_loops(services: Services, liveness: SessionLiveness) -> None:
     # The runner's step waits for work itself (a wake-up or its idle poll).
     background.every("exports", 0.0, services.export_runner.step)
     background.every("erasures", settings.job_lease_s / 3, services.erasures.step)
+    background.every("presence", PUBLISH_EVERY_S, services.presence.record)
 
 
 _SHUTDOWN_STEP_S = 10.0
@@ -153,6 +155,7 @@ def create_app(settings: Settings) -> Litestar:
             if services is not None:
                 await _bounded("erasures", services.erasures.close())
                 await _bounded("playback", services.playback.close())
+                await _bounded("presence", services.presence.forget())
             await _bounded("background tasks", background.stop())
             await _bounded("redis", redis.close())
             await db.close()

@@ -17,6 +17,7 @@ from app.domain.erasure import Erasures
 from app.domain.exports import ExportRunner, ExportWriter
 from app.domain.sessions import SessionService
 from app.live.cluster import PlaybackCluster
+from app.live.presence import Presence
 from app.live.registry import LiveRegistry
 from app.settings import Settings
 from store.erasure import ErasureStore
@@ -57,6 +58,8 @@ class Services:
     """The stored files of exports (built from ``db``)."""
     export_runner: ExportRunner = field(init=False)
     """This replica's export worker (its loop is started with the others)."""
+    presence: Presence = field(init=False)
+    """This replica's live sessions and viewers in Redis, and every replica's (``GET /admin/sessions/live``)."""
     erasures: Erasures = field(init=False)
     """User erasure jobs (started here, resumed by any replica; closed by the app's lifespan)."""
 
@@ -79,6 +82,7 @@ class Services:
             SessionRepository(self.db),
             PlaybackCluster(self.redis, self.settings.playback_lease_s),
         )
+        self.presence = Presence(self.redis, self.playback)
 
 
 ServicesDep = NamedDependency[Services]

@@ -30,6 +30,7 @@ import contextlib
 import logging
 import time
 import uuid
+import weakref
 from typing import Final
 
 from redis.exceptions import RedisError
@@ -48,6 +49,7 @@ from app.errors import (
 from app.live.cluster import PlaybackCluster
 from app.live.follower import FollowerRole
 from app.live.owner import OwnerRole
+from app.live.presence import ViewerInfo
 from app.live.protocol import Checkpoint, Command, CommandNote, SessionNote
 from app.live.session import Attachment, LiveSession, Parked
 from app.live.source import StoreEventSource
@@ -97,6 +99,8 @@ class LiveRegistry:
         self._loading: dict[uuid.UUID, asyncio.Lock] = {}
         self._state_slots = asyncio.Semaphore(max(1, settings.db_pool_max // 2))
         self._closed = False
+        self.viewer_info: weakref.WeakKeyDictionary[Viewer, ViewerInfo] = weakref.WeakKeyDictionary()
+        """Who each viewer is, for the operators' live view (app.live.presence)."""
         sessions.on_terminated(self.terminated)
 
     async def start(self) -> None:
@@ -106,6 +110,10 @@ class LiveRegistry:
     @property
     def replica_id(self) -> str:
         return self._cluster.replica_id
+
+    def live_sessions(self) -> list[LiveSession]:
+        """The sessions live here."""
+        return list(self._live.values())
 
     def live(self, session_id: uuid.UUID) -> LiveSession | None:
         """The live session, if it is live here."""
@@ -146,6 +154,7 @@ class LiveRegistry:
             )
         )
         live.viewers.add(viewer)
+        self.viewer_info[viewer] = ViewerInfo(principal.user_id, access, time.time())
         if live.ended_message is not None:
             viewer.ended(live.ended_message)
         status = live.now()

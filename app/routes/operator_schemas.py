@@ -105,3 +105,44 @@ class ActivityListEnvelope(msgspec.Struct):
     message: str
     page: PageInfo
     sent_at: str
+
+
+class LiveViewer(msgspec.Struct):
+    """A viewer attached now: who, how (control or view), on which replica, since when, and how it keeps up."""
+
+    user_id: str
+    access: str
+    replica: str
+    since: str
+    frames_behind: int
+    conflated: int
+    resynced: int
+
+
+class LiveRange(msgspec.Struct):
+    """The instants a session plays between."""
+
+    start: str
+    end: str
+
+
+class LiveSessionModel(msgspec.Struct):
+    """A session with its clock running or a viewer attached, on any replica."""
+
+    session_id: str
+    tenant_id: str
+    kind: str
+    owner_replica: str | None
+    state: str
+    speed: float
+    position: str
+    range: LiveRange
+    viewers: list[LiveViewer]
+
+
+class LiveSessionListEnvelope(msgspec.Struct):
+    """The live sessions."""
+
+    data: list[LiveSessionModel]
+    message: str
+    sent_at: str

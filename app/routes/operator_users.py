@@ -22,6 +22,7 @@ from app.openapi_docs import answer, errors
 from app.routes.operator_schemas import (
     ActivityListEnvelope,
     JobEnvelope,
+    LiveSessionListEnvelope,
     UserSessionListEnvelope,
 )
 from app.routes.operators import Page, TenantFilter, job_json
@@ -206,5 +207,26 @@ async def session_events(
     )
 
 
-ROUTES = [erase_user, user_sessions, session_events]
+@get(
+    "/admin/sessions/live",
+    tags=["operators"],
+    summary="Sessions playing or watched now, on every replica (admin)",
+    responses={
+        200: answer(LiveSessionListEnvelope, "every session with its clock running or a viewer attached"),
+        **errors(400, 401, 403, 503),
+    },
+)
+async def live_sessions(
+    admin: PrincipalDep, services: ServicesDep, tenant_id: TenantFilter = None
+) -> Response[dict[str, Any]]:
+    """Live sessions of the admin's tenant (a global admin: every tenant's, or the one named), with their viewers.
+
+    An admin may attach to any of them over the WebSocket; a session of another user is watched read-only.
+    """
+    everyone = admin.is_global_admin and tenant_id is None
+    scope = None if everyone else str(_tenant(admin, tenant_id))
+    return envelope(await services.presence.list(scope), "Retrieved live sessions successfully")
+
+
+ROUTES = [erase_user, user_sessions, session_events, live_sessions]
 """The operator routes of users and session histories."""
