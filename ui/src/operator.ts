@@ -1,7 +1,8 @@
 /**
- * The operator page (`/operator`), for admins: active and live sessions (paged, filtered), terminating them,
- * the runtime settings with the server's validation messages, the control-room replay reset, and the snapshot
- * configuration.
+ * The operator page (`/operator`), for admins: live sessions on every replica (watched read-only, terminated),
+ * background jobs with their progress, users' sessions and erasure, a session's activity timeline (see
+ * ui/operations.ts), sessions paged and filtered, the runtime settings with the server's validation messages, the
+ * control-room replay reset, and the snapshot configuration.
  */
 
 import "./styles/operator.css";
@@ -19,7 +20,6 @@ import {
   getActiveSessionCount,
   getCurrentReplay,
   getDevToken,
-  getLiveSessions,
   getSettings,
   getSnapshotConfiguration,
   getUiConfig,
@@ -30,6 +30,7 @@ import {
   updateSettings,
 } from "./api/client.js";
 import { Toaster, byId, decodeJwt, formatUtc, h } from "./ui/dom.js";
+import { OperationsPanels } from "./ui/operations.js";
 
 const TOKEN_KEY = "msr.token";
 
@@ -52,6 +53,7 @@ class OperatorPage {
   private readonly root = byId("operator");
   private readonly selected = new Set<string>();
   private settingsLoaded: AdminSettings | null = null;
+  private readonly panels = new OperationsPanels(this.toaster, () => this.token, () => void this.refreshAll());
 
   async start(): Promise<void> {
     configureMsrClient({ getToken: () => this.token, component: "operator" });
@@ -85,6 +87,7 @@ class OperatorPage {
   }
 
   private signOut(): void {
+    this.panels.stop();
     this.token = null;
     sessionStorage.removeItem(TOKEN_KEY);
     byId("who").replaceChildren();
@@ -112,13 +115,16 @@ class OperatorPage {
         return;
       }
     }
+    const [live, jobs, users, activity] = this.panels.cards();
     this.root.replaceChildren(
       this.overviewCard(),
-      this.liveCard(),
+      live!,
+      jobs!,
       this.sessionsCard(),
+      h("div", { class: "columns" }, users!, activity!),
       h("div", { class: "columns" }, this.settingsCard(), this.snapshotCard()),
     );
-    await Promise.all([this.loadOverview(), this.loadLive(), this.loadSessions(), this.loadSettings(), this.loadSnapshot()]);
+    await Promise.all([this.loadOverview(), this.panels.start(), this.loadSessions(), this.loadSettings(), this.loadSnapshot()]);
   }
 
   // -- Overview and the control-room replay ---------------------------------------------------------------------
@@ -135,7 +141,7 @@ class OperatorPage {
   }
 
   private async refreshAll(): Promise<void> {
-    await Promise.all([this.loadOverview(), this.loadLive(), this.loadSessions()]);
+    await Promise.all([this.loadOverview(), this.panels.refresh(), this.loadSessions()]);
   }
 
   private async loadOverview(): Promise<void> {
@@ -164,52 +170,6 @@ class OperatorPage {
     }
     this.toaster.show("success", "Control-room replay reset");
     await this.loadOverview();
-  }
-
-  // -- Live sessions --------------------------------------------------------------------------------------------
-
-  private liveCard(): HTMLElement {
-    return h("section", { class: "card" }, h("h2", {}, "Playing now"), h("div", { id: "live", "data-testid": "live-sessions" }, "…"));
-  }
-
-  private async loadLive(): Promise<void> {
-    const live = await getLiveSessions().catch(() => undefined);
-    const host = byId("live");
-    if (live === undefined) {
-      host.textContent = "unavailable";
-      return;
-    }
-    if (live === null) {
-      host.replaceChildren(h("p", { class: "muted" }, "This server does not list live sessions (GET /admin/sessions/live)."));
-      return;
-    }
-    if (live.length === 0) {
-      host.replaceChildren(h("p", { class: "muted" }, "No session is playing."));
-      return;
-    }
-    const rows = live.map((item) => {
-      const id = String(item.session_id ?? item.id ?? "");
-      const viewers = Array.isArray(item.viewers) ? item.viewers.length : item.viewers ?? "";
-      return h(
-        "tr",
-        { "data-testid": "live-row" },
-        h("td", {}, h("code", {}, id.slice(0, 8))),
-        h("td", {}, String(item.user_id ?? "")),
-        h("td", {}, String(item.kind ?? "")),
-        h("td", {}, String(item.state ?? "")),
-        h("td", {}, item.speed !== undefined ? `${item.speed}×` : ""),
-        h("td", {}, item.position ? formatUtc(Date.parse(String(item.position))) : ""),
-        h("td", {}, String(viewers)),
-      );
-    });
-    host.replaceChildren(
-      h(
-        "table",
-        { class: "grid" },
-        h("thead", {}, h("tr", {}, ...["session", "user", "kind", "state", "speed", "position (UTC)", "viewers"].map((t) => h("th", {}, t)))),
-        h("tbody", {}, ...rows),
-      ),
-    );
   }
 
   // -- Sessions -------------------------------------------------------------------------------------------------
@@ -319,7 +279,7 @@ class OperatorPage {
       return;
     }
     this.toaster.show("success", ids.length === 1 ? "Session terminated" : `${ids.length} sessions terminated`);
-    await Promise.all([this.loadSessions(), this.loadOverview(), this.loadLive()]);
+    await Promise.all([this.loadSessions(), this.loadOverview(), this.panels.loadLive()]);
   }
 
   // -- Settings -------------------------------------------------------------------------------------------------

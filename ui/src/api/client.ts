@@ -460,18 +460,28 @@ export async function getActiveSessionCount(options?: CallOptions): Promise<numb
   return status ? status.active_sessions : (status as unknown as number);
 }
 
-/** A session that plays now, with its viewers (`GET /admin/sessions/live`). */
+/** A viewer attached now to a live session, on some replica. */
+export interface LiveViewer {
+  user_id: string;
+  access: "control" | "view";
+  replica: string;
+  since: string;
+  frames_behind: number;
+  conflated: number;
+  resynced: number;
+}
+
+/** A session with its clock running or a viewer attached, on any replica (`GET /admin/sessions/live`). */
 export interface LiveSession {
-  session_id?: string;
-  id?: string;
-  user_id?: string;
-  tenant_id?: string;
-  kind?: string;
-  state?: string;
-  speed?: number;
-  position?: string;
-  viewers?: unknown[] | number;
-  [key: string]: unknown;
+  session_id: string;
+  tenant_id: string;
+  kind: string;
+  owner_replica: string | null;
+  state: string;
+  speed: number;
+  position: string;
+  range: { start: string; end: string };
+  viewers: LiveViewer[];
 }
 
 /** Sessions playing now; null when the server has no such endpoint. */
@@ -480,6 +490,88 @@ export async function getLiveSessions(options?: CallOptions): Promise<LiveSessio
     { operation: "get_live_sessions", method: "GET", path: "/admin/sessions/live", optional: true },
     options,
   );
+}
+
+/** A background job (`GET /admin/jobs`). */
+export interface Job {
+  id: string;
+  kind: string;
+  tenant_id: string | null;
+  status: "scheduled" | "running" | "completed" | "failed" | "cancelled";
+  progress: { done: number | null; total: number | null; fraction: number };
+  cancel_requested: boolean;
+  created_by: string | null;
+  created_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+  error: string | null;
+  params: Record<string, unknown>;
+  result: Record<string, unknown> | null;
+}
+
+/** Jobs newest first, one page. */
+export async function listJobs(
+  query: { limit?: number; page?: number; kind?: string; status?: string },
+  options?: CallOptions,
+): Promise<{ items: Job[]; page: Page }> {
+  const envelope = await call<Job[]>({ operation: "list_jobs", method: "GET", path: "/admin/jobs", query: { ...query } }, options);
+  if (!envelope) return envelope as unknown as { items: Job[]; page: Page };
+  return { items: envelope.data, page: envelope.page ?? {} };
+}
+
+/** Cancel a job: at once when scheduled, at its next step when running. */
+export async function cancelJob(jobId: string, options?: CallOptions): Promise<Job> {
+  return data<Job>({ operation: "cancel_job", method: "DELETE", path: `/admin/jobs/${encodeURIComponent(jobId)}` }, options);
+}
+
+/** Schedule the erasure of a user's data; its job. */
+export async function eraseUser(userId: string, options?: CallOptions): Promise<Job> {
+  return data<Job>({ operation: "erase_user", method: "DELETE", path: `/admin/users/${encodeURIComponent(userId)}` }, options);
+}
+
+/** A user's session, with its kind and why it ended. */
+export interface UserSession extends SessionInfo {
+  kind: string;
+  ended_reason: string | null;
+}
+
+/** One page of a user's sessions, newest first. */
+export async function listUserSessions(
+  userId: string,
+  query: { page?: number; size?: number; sort?: string; start?: string; end?: string },
+  options?: CallOptions,
+): Promise<{ items: UserSession[]; page: Page }> {
+  const envelope = await call<UserSession[]>(
+    { operation: "list_user_sessions", method: "GET", path: `/admin/users/${encodeURIComponent(userId)}/sessions`, query: { ...query } },
+    options,
+  );
+  if (!envelope) return envelope as unknown as { items: UserSession[]; page: Page };
+  return { items: envelope.data, page: envelope.page ?? {} };
+}
+
+/** One entry of a session's activity log. */
+export interface ActivityEntry {
+  id: number;
+  type: string;
+  session_id: string;
+  actor: string | null;
+  at: string;
+  replica: string | null;
+  details: Record<string, unknown>;
+}
+
+/** A session's activity log, oldest first, one page. */
+export async function getSessionActivity(
+  sessionId: string,
+  query: { page?: number; size?: number; type?: string },
+  options?: CallOptions,
+): Promise<{ items: ActivityEntry[]; page: Page }> {
+  const envelope = await call<ActivityEntry[]>(
+    { operation: "get_session_activity", method: "GET", path: `/admin/sessions/${encodeURIComponent(sessionId)}/events`, query: { ...query } },
+    options,
+  );
+  if (!envelope) return envelope as unknown as { items: ActivityEntry[]; page: Page };
+  return { items: envelope.data, page: envelope.page ?? {} };
 }
 
 /** Terminate sessions of any user of the admin's tenant. */
