@@ -3,6 +3,9 @@
 Nothing reads the environment at import time. Tests build ``Settings(...)`` directly.
 Runtime settings that operators change while the server runs (the admin settings of seed 000)
 live in PostgreSQL instead; see ``store.settings``.
+
+This module is long on purpose: it is the one list of every ``MSR_*`` variable, each field with its docstring and
+its check, so that an operator reads the whole configuration in one place.
 """
 
 from __future__ import annotations
