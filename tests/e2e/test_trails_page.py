@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Page
 
-from tests.e2e.support import RESULTS, TENANT, create_session, eventually, msr, sign_in, status
+from bench.pages import RESULTS, TENANT, create_session, eventually, msr, sign_in, status
 from tests.support import RunningServer, make_token
 
 pytestmark = pytest.mark.browser
