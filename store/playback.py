@@ -51,6 +51,11 @@ class PlaybackStore:
         """Give the session its range unless it has one; the row as it is afterwards."""
         async with self._db.connection() as conn:
             record = await conn.fetchrow(_Q["set_range"], session_id, start, end)
+            if record is not None and record["range_start"] is None:
+                # Another replica gave the range while this UPDATE waited for the row: the UPDATE then changes
+                # nothing, and the statement's snapshot, taken before that commit, still reads no range. A new
+                # statement sees the committed one.
+                record = await conn.fetchrow(_Q["set_range"], session_id, start, end)
         if record is None:
             raise NotFoundError(f"session {session_id} not found")
         return row_of(record)
