@@ -46,11 +46,15 @@ class FrameTiming:
     frames: int = 0
     total_lateness_s: float = 0.0
     max_lateness_s: float = 0.0
+    observe: Callable[[float], None] | None = None
+    """Told each frame's lateness too (the app's metrics), when set."""
 
     def record(self, lateness_s: float) -> None:
         self.frames += 1
         self.total_lateness_s += lateness_s
         self.max_lateness_s = max(self.max_lateness_s, lateness_s)
+        if self.observe is not None:
+            self.observe(lateness_s)
 
 
 class PlaybackRunner:

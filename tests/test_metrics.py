@@ -247,3 +247,36 @@ def test_the_grafana_dashboard_charts_only_metrics_the_replicas_expose():
     }
     assert used, "the dashboard charts nothing"
     assert used <= exposed, f"the dashboard uses metrics nobody exposes: {sorted(used - exposed)}"
+
+
+async def test_a_viewer_watching_a_session_play_moves_the_playback_metrics(start_server, metered):
+    from tests.live import support  # noqa: PLC0415
+    from tests.live.support import Watcher, ingest, make_history, new_session, open_socket, recent_start  # noqa: PLC0415
+
+    history = make_history(recent_start(), seconds=20)
+    async with start_server(metered) as running, running.client() as client:
+        await ingest(client, history)
+        session_id = await new_session(client)
+        before = parse((await client.get("/metrics", headers=SCRAPE)).text)
+        async with open_socket(running.url, session_id, make_token("viewer-1", support.TENANT)) as ws:
+            watcher = Watcher(ws, history)
+            await watcher.state_complete()
+            await watcher.send(type="start", speed=10)
+            await watcher.until(lambda m: m["type"] == "events" and len(watcher.frames) >= 3)
+            during = parse((await client.get("/metrics", headers=SCRAPE)).text)
+
+        async def viewer_gone() -> bool:
+            after = parse((await client.get("/metrics", headers=SCRAPE)).text)
+            return after[("msr_viewers", ())] == before[("msr_viewers", ())]
+
+        await eventually(viewer_gone)
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return during.get(key, 0.0) - before.get(key, 0.0)
+
+    assert grew("msr_viewers") == 1
+    assert grew("msr_frames_sent_total") >= 3
+    assert grew("msr_frame_events_sent_total") >= 1
+    assert grew("msr_frame_lateness_seconds_count") >= 3
+    assert grew("msr_playback_leases_total", event="acquired") == 1

@@ -23,6 +23,7 @@ from typing import Final
 
 from redis.exceptions import RedisError
 
+from app import metrics
 from app.live.cluster import Lease, PlaybackCluster
 from app.live.protocol import Checkpoint, Command, SeekCommand, SpeedCommand, StartCommand, StopCommand
 from app.live.session import LiveSession, Ownership
@@ -77,6 +78,7 @@ class OwnerRole:
             read_ahead_s=settings.playback_read_ahead_s,
         )
         runner = PlaybackRunner(session, live.source, live, read_limit=min(READ_LIMIT, settings.playback_buffer_events))
+        runner.timing.observe = metrics.frame_produced
         owner = Ownership(runner, followed=await self._cluster.followers(live.session_id) > 0)
         live.owner = owner
         owner.publisher = asyncio.create_task(

@@ -35,6 +35,7 @@ from typing import Final
 
 from redis.exceptions import RedisError
 
+from app import metrics
 from app.auth import Principal
 from app.domain.admin_settings import RuntimeSettings
 from app.domain.replay import current_window
@@ -377,6 +378,7 @@ class LiveRegistry:
         )
         lease = await self._cluster.acquire(row.id)
         if lease is not None:
+            metrics.lease_event("acquired")
             try:
                 await self._owner.own(live, lease)
             except BaseException:
@@ -411,11 +413,13 @@ class LiveRegistry:
         if checkpoint is not None and checkpoint.epoch >= live.epoch:
             live.clock, live.tail = checkpoint.clock, checkpoint.sent_to
         _log.info("replica %s takes over session %s (epoch %d)", self.replica_id, live.session_id, lease.epoch)
+        metrics.lease_event("taken_over")
         await self._owner.own(live, lease)
 
     async def _demote(self, live: LiveSession) -> None:
         """Another replica took the lease: stop playing at once; follow the new owner if viewers remain here."""
         _log.warning("replica %s lost the lease of session %s to another replica", self.replica_id, live.session_id)
+        metrics.lease_event("lost")
         self._owner.forget(live)
         await self._owner.stop(live)
         live.lease = None

@@ -15,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Final
 
+from app import metrics
 from app.domain.sessions import Access
 from app.live.cluster import Lease
 from app.live.protocol import (
@@ -149,8 +150,10 @@ class LiveSession:
 
     def fan_frame(self, frame: EncodedFrame) -> None:
         self.tail = frame.to
+        events = len(frame.events)
         for viewer in self.everyone():
             viewer.push(frame)
+            metrics.frame_sent(events)
 
     def fan_reset(self, position: int) -> None:
         self.tail = position

@@ -27,6 +27,7 @@ from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
 from redis.exceptions import RedisError
 
+from app import metrics
 from app.auth import Principal, bearer_token
 from app.domain.sessions import access_of
 from app.errors import (
@@ -155,12 +156,14 @@ class ReplayConnection:
                 await self._close(*over.close)
             return
         park = True
+        metrics.viewer_attached()
         try:
             park = await self._serve(attachment)
         except (WebSocketDisconnect, OSError):
             # The client left before its viewer started.
             park = True
         finally:
+            metrics.viewer_detached()
             with contextlib.suppress(StoreUnavailableError):
                 await self._hub.detach(attachment, principal.user_id, park=park)
 
