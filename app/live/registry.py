@@ -102,6 +102,8 @@ class LiveRegistry:
         self._closed = False
         self.viewer_info: weakref.WeakKeyDictionary[Viewer, ViewerInfo] = weakref.WeakKeyDictionary()
         """Who each viewer is, for the operators' live view (app.live.presence)."""
+        self._slow_counted: weakref.WeakKeyDictionary[Viewer, tuple[int, int]] = weakref.WeakKeyDictionary()
+        """Conflations and resyncs of each viewer already added to the metrics."""
         sessions.on_terminated(self.terminated)
 
     async def start(self) -> None:
@@ -286,8 +288,18 @@ class LiveRegistry:
             for viewer, parked in list(live.parked.items()):
                 if parked.until <= now:
                     del live.parked[viewer]
+            self._count_slow_viewers(live)
             await self._owner.upkeep(live)
             await self._unload_if_idle(live)
+
+    def _count_slow_viewers(self, live: LiveSession) -> None:
+        """Add what the viewers' outboxes conflated or resynced since the last count to the metrics."""
+        for viewer in live.everyone():
+            outbox = viewer.outbox
+            counted = self._slow_counted.get(viewer, (0, 0))
+            metrics.frames_conflated(outbox.conflations - counted[0])
+            metrics.resynced(outbox.resyncs - counted[1])
+            self._slow_counted[viewer] = (outbox.conflations, outbox.resyncs)
 
     async def renew_leases(self) -> None:
         """Periodic (every third of the lease, on its own loop): renew every lease held here, in one round."""
