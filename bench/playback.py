@@ -566,9 +566,25 @@ async def measure_seek(url: str, client: Client, instants: list[datetime]) -> di
     }
 
 
+async def seek_only(database_url: str, redis_url: str, loads: dict[str, float], instants: list[datetime]) -> None:
+    """``--seek``: G9 alone on data set M, with its G1 floor."""
+    env = {
+        "MSR_DATABASE_URL": database_url,
+        "MSR_REDIS_URL": redis_url,
+        "MSR_JWT_SECRET": SECRET,
+        "MSR_REDIS_PREFIX": f"bench{uuid.uuid4().hex[:6]}:",
+    }
+    with server_process(env) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            client = Client(http, M_TENANT)
+            await client.raise_session_limit()
+            report_seek(loads, await measure_seek(url, client, instants))
+
+
 def _options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.playback", description=__doc__.split("\n", 1)[0])
     parser.add_argument("--throughput", action="store_true", help="only F2, G4 and G6, on data set P")
+    parser.add_argument("--seek", action="store_true", help="only G9 (seeks and diff-seeks), on data set M")
     parser.add_argument("--profile", type=Path, help="record py-spy profiles of the server during G4 and G6 here")
     return parser.parse_args()
 
@@ -581,10 +597,12 @@ async def main() -> None:
     rng = random.Random(SEED)
     span_us = int((spec_m.span - timedelta(hours=1)).total_seconds() * 1e6)
     instants = [end_m - spec_m.span + timedelta(hours=1, microseconds=rng.randrange(span_us)) for _ in range(G9_SEEKS)]
-    f6 = None if options.throughput else await floor_timer()
-    sets = (
-        ((DENSE, DENSE_TENANT, end),) if options.throughput else ((DENSE, DENSE_TENANT, end), (spec_m, M_TENANT, end_m))
-    )
+    f6 = None if options.throughput or options.seek else await floor_timer()
+    sets: tuple[tuple[Any, uuid.UUID, datetime], ...] = ((DENSE, DENSE_TENANT, end), (spec_m, M_TENANT, end_m))
+    if options.throughput:
+        sets = sets[:1]
+    elif options.seek:
+        sets = sets[1:]
     with backends() as services:
         database_url = await fresh_database(services.database_url)
         try:
@@ -595,6 +613,9 @@ async def main() -> None:
                 loads[spec.name] = time.perf_counter() - started
                 print(f"loaded {spec.name}: {spec.events:,} events in {loads[spec.name]:.0f} s")
             await settle_background_jobs(database_url, services.redis_url)
+            if options.seek:
+                await seek_only(database_url, services.redis_url, loads, instants)
+                return
             f2 = await floor_fetch(database_url, DENSE_TENANT, end - DENSE.span - timedelta(seconds=1), end)
             env = {
                 "MSR_DATABASE_URL": database_url,
@@ -679,6 +700,38 @@ def report_throughput(loads, f2, g4, g6) -> None:
         *_throughput_rows(f2, g4, g6),
     ]
     write_result("playback-throughput", figures, [(r[0], r[1], f"{r[2]}: {r[3]}" if r[3] else r[2]) for r in rows])
+
+
+def _seek_rows(g9) -> list[tuple[str, str, str, str]]:
+    """G9's rows: the seek to T, the diff-seek of 5 minutes back, and the ratio to G1 at the same T."""
+    return [
+        (
+            f"G9 seek while playing on M, to last state chunk, p50 / p99 ({g9['samples']} seeks)",
+            f"{g9['seek_p50_ms']:.0f} / {g9['seek_p99_ms']:.0f} ms",
+            "p50 <= 60 ms",
+            _yes(g9["seek_p50_ms"] <= 60),
+        ),
+        (
+            f"G9 seek of 5 minutes (a diff-seek), to its frame, p50 / p99 ({g9['samples']} seeks)",
+            f"{g9['diff_seek_p50_ms']:.0f} / {g9['diff_seek_p99_ms']:.0f} ms",
+            "<= 20 ms",
+            _yes(g9["diff_seek_p50_ms"] <= 20),
+        ),
+        (
+            "G9 ratio to G1 at the same T",
+            f"{g9['ratio_to_g1']:.2f}x (G1 p50 {g9['g1_same_t_p50_ms']:.0f} ms)",
+            "<= 1.3x",
+            _yes(g9["ratio_to_g1"] <= 1.3),
+        ),
+    ]
+
+
+def report_seek(loads, g9) -> None:
+    write_result(
+        "playback-seek",
+        {"loads_s": loads, "G9": g9},
+        [(r[0], r[1], f"{r[2]}: {r[3]}" if r[3] else r[2]) for r in _seek_rows(g9)],
+    )
 
 
 def report(loads, f2, f4, f6, g4, g5, g6, g7, g9, g10) -> None:
@@ -790,24 +843,7 @@ def report(loads, f2, f4, f6, g4, g5, g6, g7, g9, g10) -> None:
             )
         )
     rows += [
-        (
-            f"G9 seek while playing on M, to last state chunk, p50 / p99 ({g9['samples']} seeks)",
-            f"{g9['seek_p50_ms']:.0f} / {g9['seek_p99_ms']:.0f} ms",
-            "p50 <= 60 ms",
-            _yes(g9["seek_p50_ms"] <= 60),
-        ),
-        (
-            f"G9 seek of 5 minutes (a diff-seek), to its frame, p50 / p99 ({g9['samples']} seeks)",
-            f"{g9['diff_seek_p50_ms']:.0f} / {g9['diff_seek_p99_ms']:.0f} ms",
-            "<= 20 ms",
-            _yes(g9["diff_seek_p50_ms"] <= 20),
-        ),
-        (
-            "G9 ratio to G1 at the same T",
-            f"{g9['ratio_to_g1']:.2f}x (G1 p50 {g9['g1_same_t_p50_ms']:.0f} ms)",
-            "<= 1.3x",
-            _yes(g9["ratio_to_g1"] <= 1.3),
-        ),
+        *_seek_rows(g9),
         (
             "G10 server RSS per idle viewer (200 viewers, 20 paused sessions)",
             f"{g10['kib_per_viewer']:.1f} KiB ({g10['rss_before_kib'] / 1024:.0f} -> "

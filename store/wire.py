@@ -31,11 +31,8 @@ _ITEM = _Q["wire_item"]
 _EVENTS_BETWEEN = queries.load("events.sql")["events_between"]
 _EVENTS = _Q["wire_events"].replace("{wire_item}", _ITEM).replace("{events_between}", _EVENTS_BETWEEN)
 _STATE = _Q["wire_state"].replace("{wire_item}", _ITEM).replace("{state_at}", STATE_AT_SQL)
-_SEEK = (
-    _Q["wire_events"]
-    .replace("{wire_item}", _ITEM)
-    .replace("{events_between}", _Q["seek_rows"].replace("{state_at}", STATE_AT_SQL))
-)
+_SERIAL_PLAN = _Q["serial_plan"]
+_SEEK = _Q["wire_events"].replace("{wire_item}", _ITEM).replace("{events_between}", _Q["seek_rows"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +87,7 @@ class WireReader:
         low, high = min(since, at), max(since, at)
         async with self._db.read_connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             await set_work_mem(conn, work_mem_mb)
+            await conn.execute(_SERIAL_PLAN)
             base = await base_snapshot(conn, tenant_id, at)
             row = await conn.fetchrow(_SEEK, *state_arguments(tenant_id, at, base, NO_FILTERS), low, high)
         assert row is not None  # an aggregate without GROUP BY answers one row

@@ -37,14 +37,47 @@ GROUP BY chunk
 
 -- name: seek_rows
 -- (A fragment, spliced into wire_events in place of events_between.) The net change of a seek to $2: for every
--- entity of tenant $1 with an event in ($9, $10], its row in the state_at query ($1..$8 as there, at $2; spliced
--- in), or, when it does not exist at $2, a delete stamped $2 with seq 0; in (event_timestamp, seq) order.
-SELECT t.table_name, t.entity_id, COALESCE(s.op, 'd') AS op, s.entity_state,
-       COALESCE(s.event_timestamp, $2) AS event_timestamp, COALESCE(s.seq, 0) AS seq
+-- entity of tenant $1 with an event in ($9, $10], its row in the state at $2 as the state_at query answers it
+-- ($1..$8 as there), or, when it does not exist at $2, a delete stamped $2 with seq 0; in (event_timestamp, seq)
+-- order. Each touched entity is looked up alone (the events_entity index, then the snapshot's primary key) instead
+-- of computing the whole state and joining it: a near seek costs what it touches, not the size of the picture.
+SELECT t.table_name, t.entity_id,
+       COALESCE(NULLIF(ev.op, 'd'), sn.op, 'd') AS op,
+       CASE WHEN ev.op = 'd' THEN NULL ELSE COALESCE(ev.entity_state, sn.entity_state) END AS entity_state,
+       CASE WHEN ev.op = 'd' THEN $2 ELSE COALESCE(ev.event_timestamp, sn.event_timestamp, $2) END AS event_timestamp,
+       CASE WHEN ev.op = 'd' THEN 0 ELSE COALESCE(ev.seq, sn.seq, 0) END AS seq
 FROM (
     SELECT DISTINCT table_name, entity_id
     FROM events
     WHERE tenant_id = $1 AND event_timestamp > $9::timestamptz AND event_timestamp <= $10::timestamptz
 ) AS t
-LEFT JOIN ({state_at}) AS s ON s.table_name = t.table_name AND s.entity_id = t.entity_id
+-- As in state_at, the entity's latest event that state_at reads wins (a delete: it does not exist at $2) ...
+LEFT JOIN LATERAL (
+    SELECT e.op::text AS op, e.entity_state, e.event_timestamp, e.seq
+    FROM events AS e
+    WHERE e.tenant_id = $1 AND e.table_name = t.table_name AND e.entity_id = t.entity_id
+      AND e.event_timestamp <= $2
+      -- state_at reads events after the snapshot, and the whole history of the tables it does not cover.
+      AND e.event_timestamp > CASE
+          WHEN cardinality($5::text[]) > 0 AND t.table_name <> ALL ($5::text[]) THEN '-infinity'::timestamptz
+          ELSE COALESCE($4::timestamptz, '-infinity')
+      END
+      AND ($6::text[] IS NULL OR e.table_name = ANY ($6::text[]))
+      AND ($7::text[] IS NULL OR e.table_name <> ALL ($7::text[]) OR e.event_timestamp >= $8::timestamptz)
+    ORDER BY e.event_timestamp DESC, e.seq DESC
+    LIMIT 1
+) AS ev ON true
+-- ... and only when there is none, its snapshot row (the condition on ev skips the lookup).
+LEFT JOIN LATERAL (
+    SELECT snap.op::text AS op, snap.entity_state, snap.event_timestamp, snap.seq
+    FROM snapshot_rows AS snap
+    WHERE ev.op IS NULL AND snap.snapshot_id = $3 AND snap.table_name = t.table_name AND snap.entity_id = t.entity_id
+      AND ($6::text[] IS NULL OR snap.table_name = ANY ($6::text[]))
+      AND ($7::text[] IS NULL OR snap.table_name <> ALL ($7::text[]) OR snap.event_timestamp >= $8::timestamptz)
+) AS sn ON true
 ORDER BY 5, 6, 1, 2
+
+-- name: serial_plan
+-- For the rest of the current transaction, plan without parallel workers: a seek's few index lookups finish
+-- before a worker would have started.
+SELECT set_config('max_parallel_workers_per_gather', '0', true)
