@@ -14,7 +14,7 @@ NODE_ENV_PATH := PATH="$(abspath $(BIN)):$$PATH"
 UI_SOURCES := $(shell find ui/src ui/tests -type f 2>/dev/null) ui/package.json ui/package-lock.json ui/build.mjs ui/tsconfig.json
 UI_STAMP := static/build/.built
 
-.PHONY: help run test lint types imports unit ui ui-test chromium nginx lock bench clean
+.PHONY: help run test lint types imports unit ui ui-test chromium nginx redis-server lock bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -61,6 +61,11 @@ nginx: ## install Debian's nginx for the load balancer test when it is missing a
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light >/dev/null) || \
 		echo "no /usr/sbin/nginx: the load balancer test will be skipped"
 
+redis-server: ## install Debian's redis-server (7+) for the Redis Cluster and Sentinel tests when missing and allowed
+	@test -x /usr/bin/redis-server || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null) || \
+		echo "no /usr/bin/redis-server: the Redis Cluster and Sentinel tests will be skipped"
+
 run: $(VENV)/.installed-run $(UI_STAMP) ## install, build the UI, and run the server on the embedded defaults (http://127.0.0.1:8000)
 	$(BIN)/msr serve
 
@@ -75,7 +80,7 @@ types: $(VENV)/.installed-dev ## mypy strict on app, playback, store
 imports: $(VENV)/.installed-dev ## import-linter: the layers point one way
 	$(BIN)/lint-imports
 
-unit: $(VENV)/.installed-dev $(UI_STAMP) chromium nginx ## the test suite (real PostgreSQL and Redis, embedded unless MSR_TEST_*_URL are set; browser tests in headless Chromium)
+unit: $(VENV)/.installed-dev $(UI_STAMP) chromium nginx redis-server ## the test suite (real PostgreSQL and Redis, embedded unless MSR_TEST_*_URL are set; browser tests in headless Chromium)
 	$(BIN)/pytest
 
 test: lint types imports ui-test unit ## install the dev tools and run lint, types, import rules, the UI's unit tests and the whole test suite

@@ -48,7 +48,8 @@ class Settings:
     """How long a replay read waits for the read replica to replay what the primary had committed when the read
     began (``MSR_DATABASE_READ_WAIT_MS``); a replica further behind is skipped and the primary answers."""
     redis_url: str | None = None
-    """Redis URL (``MSR_REDIS_URL``); None starts the embedded Redis."""
+    """Redis URL (``MSR_REDIS_URL``): one server, ``redis+cluster://host:port[,host:port...]`` for a Redis Cluster or
+    ``redis+sentinel://host:port[,host:port...]/service[/db]`` for a Sentinel set; None starts the embedded Redis."""
     redis_prefix: str = "msr:"
     """Prefix of every Redis key (``MSR_REDIS_PREFIX``), so deployments can share a Redis."""
     data_dir: Path = _DEFAULT_DATA_DIR
@@ -172,7 +173,11 @@ class Settings:
         for name, url, schemes in (
             ("MSR_DATABASE_URL", self.database_url, ("postgres", "postgresql")),
             ("MSR_DATABASE_READ_URL", self.database_read_url, ("postgres", "postgresql")),
-            ("MSR_REDIS_URL", self.redis_url, ("redis", "rediss", "unix")),
+            (
+                "MSR_REDIS_URL",
+                self.redis_url,
+                ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster", "redis+sentinel"),
+            ),
         ):
             if url is not None:
                 scheme = urlsplit(url).scheme

@@ -11,10 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from redis.asyncio.client import Pipeline
-
 from app.coordination.redis import RedisConnection
-from app.coordination.scripts import load_script
+from app.coordination.scripts import AnyPipeline, load_script, queue_script
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +50,11 @@ class Leases:
         await self.queue_renewals(pipe, held, ttl_ms)
         return [bool(kept) for kept in await pipe.execute()]
 
-    async def queue_renewals(self, pipe: Pipeline, held: Sequence[Held], ttl_ms: int) -> None:
+    async def queue_renewals(self, pipe: AnyPipeline, held: Sequence[Held], ttl_ms: int) -> None:
         """Queue the renewals of ``held`` on ``pipe`` (one answer each, in order)."""
         for lease in held:
             keys = [lease.key] if lease.epoch_key is None else [lease.key, lease.epoch_key]
-            await self._renew(keys=keys, args=[lease.token, ttl_ms, lease.epoch], client=pipe)
+            await queue_script(pipe, self._renew, keys, [lease.token, ttl_ms, lease.epoch])
 
     async def release(self, key: str, token: str) -> bool:
         """Give the lease back, unless another holder has it by now; whether this call released it."""

@@ -9,6 +9,11 @@
   channel, both through one Lua script that refuses a stale owner (its token no longer holds the lease).
 - **Followers**: a replica with viewers of a session it does not own subscribes to the session's channel and
   feeds its viewers from the notes. Frames (the heavy notes) are published only while some replica follows.
+  On a Redis Cluster the session's channel is a shard channel (``SPUBLISH``/``SSUBSCRIBE``): it lives on the
+  node that owns the session's hash slot, so a session's frames load one shard, where a plain ``PUBLISH`` would
+  be relayed to every node of the cluster. The replica and termination channels stay plain pub/sub: they carry
+  a few small notes per command or termination, so broadcasting them costs little, and a replica can then listen
+  to them on any one node.
 - **Commands**: a replica sends a viewer's command to the owner over the owner's replica channel and waits for
   the reply; a replica that starts following tells the owner so.
 - **Termination**: the ids of terminated sessions are broadcast, so every replica closes its viewers.
@@ -24,14 +29,16 @@ import logging
 import uuid
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import msgspec
-from redis.exceptions import RedisError
+from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import ClusterNode, ClusterPubSub, RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 
 from app.coordination.lease import Held, Leases
 from app.coordination.redis import RedisConnection
-from app.coordination.scripts import load_script
+from app.coordination.scripts import AnyPipeline, load_script
 from app.errors import DomainError, NotOwnerError, refusal, refusal_code
 from app.live.protocol import (
     Checkpoint,
@@ -67,6 +74,13 @@ class Lease:
     @property
     def epoch(self) -> int:
         return int(self.token.rsplit(":", 1)[1])
+
+
+@dataclass(frozen=True, slots=True)
+class _NodeName:
+    """What ``ClusterPubSub.get_sharded_message`` reads of its ``target_node``: the node's name."""
+
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +121,9 @@ class PlaybackCluster:
         self._acquire = load_script(redis, "playback_acquire")
         self._publish = load_script(redis, "playback_publish")
         self._pubsub = redis.client.pubsub(ignore_subscribe_messages=True)
+        self._sharded = redis.clustered
+        self._shard_readers: dict[str, asyncio.Task[None]] = {}
+        """On a cluster: one reader per node whose shard channels this replica follows, by node name."""
         self._replica_channel = redis.key("playback", "replica", self.replica_id)
         self._terminated_channel = redis.key("playback", "terminated")
         self._followed: set[str] = set()
@@ -140,7 +157,7 @@ class PlaybackCluster:
 
     async def close(self) -> None:
         """Stop listening; every task is cancelled and awaited."""
-        tasks = [t for t in (self._listener, *self._tasks) if t is not None]
+        tasks = [t for t in (self._listener, *self._tasks, *self._shard_readers.values()) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -149,11 +166,12 @@ class PlaybackCluster:
         # PubSub.aclose() disconnects waiting for StreamWriter.wait_closed(), which never returns when Redis died
         # under the open subscription (redis/redis-py#3941): that await hung a shutdown for half an hour. Drop the
         # connection without waiting first, so the close has nothing left to wait for; and bound it anyway.
-        connection = self._pubsub.connection
+        connections = [self._pubsub.connection, *(p.connection for p in self._node_pubsubs().values())]
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                if connection is not None:
-                    await connection.disconnect(nowait=True)
+                for connection in connections:
+                    if connection is not None:
+                        await connection.disconnect(nowait=True)
                 await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
     # Leases.
@@ -174,7 +192,7 @@ class PlaybackCluster:
         pipe = self._redis.client.pipeline(transaction=False)
         await self._leases.queue_renewals(pipe, held, self._lease_ms)
         for session_id in ids:
-            pipe.pubsub_numsub(self.channel(session_id))
+            self._count_subscribers(pipe, self.channel(session_id))
         answers = await pipe.execute()
         kept, counts = answers[: len(ids)], answers[len(ids) :]
         return {
@@ -215,14 +233,26 @@ class PlaybackCluster:
                 "" if note is None else self.channel(session_id),
                 note or b"",
                 _CHECKPOINT_TTL_MS,
+                "SPUBLISH" if self._sharded else "PUBLISH",
             ],
         )
         return bool(done)
 
     async def followers(self, session_id: uuid.UUID) -> int:
         """How many replicas follow the session (subscribers of its channel)."""
-        counts = await self._redis.client.pubsub_numsub(self.channel(session_id))
+        channel = self.channel(session_id)
+        if self._sharded:
+            counts = await self._redis.client.pubsub_shardnumsub(channel, target_nodes=self._node_of(channel))
+        else:
+            counts = await self._redis.client.pubsub_numsub(channel)
         return int(counts[0][1]) if counts else 0
+
+    def _count_subscribers(self, pipe: AnyPipeline, channel: str) -> None:
+        """Queue the count of the channel's subscribers (on a cluster, asked of the node that owns its slot)."""
+        if self._sharded:
+            pipe.pubsub_shardnumsub(channel, target_nodes=self._node_of(channel))
+        else:
+            pipe.pubsub_numsub(channel)
 
     # Following.
 
@@ -231,7 +261,11 @@ class PlaybackCluster:
         channel = self.channel(session_id)
         if channel not in self._followed:
             self._followed.add(channel)
-            await self._pubsub.subscribe(channel)
+            if self._sharded:
+                await self._pubsub.ssubscribe(channel)
+                self._start_shard_readers()
+            else:
+                await self._pubsub.subscribe(channel)
         owner = await self.owner(session_id)
         if owner is not None and owner != self.replica_id:
             await self._send(owner, FollowNote(str(session_id)))
@@ -241,7 +275,10 @@ class PlaybackCluster:
         channel = self.channel(session_id)
         if channel in self._followed:
             self._followed.discard(channel)
-            await self._pubsub.unsubscribe(channel)
+            if self._sharded:
+                await self._pubsub.sunsubscribe(channel)
+            else:
+                await self._pubsub.unsubscribe(channel)
 
     # Commands.
 
@@ -284,12 +321,58 @@ class PlaybackCluster:
                 _log.warning("lost the Redis subscription; reconnecting", exc_info=True)
                 await asyncio.sleep(0.5)
                 continue
-            if message is None or message.get("type") != "message":
-                continue
+            self._receive(message)
+            if self._sharded:
+                self._start_shard_readers()
+
+    def _receive(self, message: dict[str, Any] | None) -> None:
+        if message is None or message.get("type") not in ("message", "smessage"):
+            return
+        try:
+            self._dispatch(_text(message["channel"]), message["data"])
+        except (msgspec.DecodeError, ValueError):
+            _log.warning("ignoring a malformed playback note on %s", message["channel"])
+
+    # Sharded pub/sub (a cluster only).
+
+    def _node_of(self, channel: str) -> ClusterNode:
+        client = self._redis.client
+        assert isinstance(client, RedisCluster)
+        node = client.get_node_from_key(channel)
+        if node is None:
+            raise RedisClusterException(f"no node serves the slot of {channel}")
+        return node
+
+    def _node_pubsubs(self) -> dict[str, PubSub]:
+        """The per-node subscriptions of the shard channels, by node name (none but on a cluster)."""
+        return self._pubsub.node_pubsub_mapping if isinstance(self._pubsub, ClusterPubSub) else {}
+
+    def _start_shard_readers(self) -> None:
+        """A reader for every node holding shard subscriptions of this replica that has none yet.
+
+        redis-py's ``get_sharded_message`` without a node polls the nodes in turn, each up to its timeout, so one
+        quiet node would hold back the frames of the others: each node gets a reader of its own instead. The client
+        moves the subscriptions to the new owner of a slot after a failover or resharding; the listener calls this
+        every second, so such a node gets its reader too.
+        """
+        for name in self._node_pubsubs():
+            reader = self._shard_readers.get(name)
+            if reader is None or reader.done():
+                self._shard_readers[name] = asyncio.create_task(self._read_shard(name), name=f"msr:shard:{name}")
+
+    async def _read_shard(self, name: str) -> None:
+        assert isinstance(self._pubsub, ClusterPubSub)
+        node = _NodeName(name)
+        while name in self._node_pubsubs():
             try:
-                self._dispatch(_text(message["channel"]), message["data"])
-            except (msgspec.DecodeError, ValueError):
-                _log.warning("ignoring a malformed playback note on %s", message["channel"])
+                message = await self._pubsub.get_sharded_message(timeout=1.0, target_node=node)  # type: ignore[arg-type]
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError):
+                _log.warning("lost the sharded subscription on %s; reconnecting", name, exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            self._receive(message)
 
     def _dispatch(self, channel: str, data: bytes) -> None:
         handler = self._handler
