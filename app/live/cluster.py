@@ -121,7 +121,11 @@ class PlaybackCluster:
         self._acquire = load_script(redis, "playback_acquire")
         self._publish = load_script(redis, "playback_publish")
         self._pubsub = redis.client.pubsub(ignore_subscribe_messages=True)
+        """The plain subscription: this replica's channel and the termination broadcast (and, off a cluster, the
+        sessions followed here)."""
         self._sharded = redis.clustered
+        self._shards = redis.client.pubsub(ignore_subscribe_messages=True) if self._sharded else None
+        """On a cluster, the shard channels of the sessions followed here (one connection per node)."""
         self._shard_readers: dict[str, asyncio.Task[None]] = {}
         """On a cluster: one reader per node whose shard channels this replica follows, by node name."""
         self._replica_channel = redis.key("playback", "replica", self.replica_id)
@@ -163,16 +167,9 @@ class PlaybackCluster:
         await asyncio.gather(*tasks, return_exceptions=True)
         for future in self._replies.values():
             future.cancel()
-        # PubSub.aclose() disconnects waiting for StreamWriter.wait_closed(), which never returns when Redis died
-        # under the open subscription (redis/redis-py#3941): that await hung a shutdown for half an hour. Drop the
-        # connection without waiting first, so the close has nothing left to wait for; and bound it anyway.
-        connections = [self._pubsub.connection, *(p.connection for p in self._node_pubsubs().values())]
-        with contextlib.suppress(RedisError, OSError, TimeoutError):
-            async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                for connection in connections:
-                    if connection is not None:
-                        await connection.disconnect(nowait=True)
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        await _drop(self._pubsub)
+        if self._shards is not None:
+            await _drop(self._shards)
 
     # Leases.
 
@@ -261,8 +258,8 @@ class PlaybackCluster:
         channel = self.channel(session_id)
         if channel not in self._followed:
             self._followed.add(channel)
-            if self._sharded:
-                await self._pubsub.ssubscribe(channel)
+            if self._shards is not None:
+                await self._shards.ssubscribe(channel)
                 self._start_shard_readers()
             else:
                 await self._pubsub.subscribe(channel)
@@ -275,8 +272,8 @@ class PlaybackCluster:
         channel = self.channel(session_id)
         if channel in self._followed:
             self._followed.discard(channel)
-            if self._sharded:
-                await self._pubsub.sunsubscribe(channel)
+            if self._shards is not None:
+                await self._shards.sunsubscribe(channel)
             else:
                 await self._pubsub.unsubscribe(channel)
 
@@ -310,20 +307,32 @@ class PlaybackCluster:
     # Listening.
 
     async def _listen(self) -> None:
+        resubscribe = False
         while True:
             try:
+                if resubscribe:
+                    await self._resubscribe()
+                    resubscribe = False
                 message = await self._pubsub.get_message(timeout=1.0)
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError):
                 # redis-py reconnects and subscribes again on the next read; notes published meanwhile are lost,
-                # which followers survive (a frame that does not continue resynchronises its viewers).
+                # which followers survive (a frame that does not continue resynchronises its viewers). On a
+                # cluster it would reconnect to the same node, which a failover may have removed: subscribe anew.
                 _log.warning("lost the Redis subscription; reconnecting", exc_info=True)
                 await asyncio.sleep(0.5)
+                resubscribe = self._sharded
                 continue
             self._receive(message)
             if self._sharded:
                 self._start_shard_readers()
+
+    async def _resubscribe(self) -> None:
+        """Replace the plain subscription with one on a node the cluster has now."""
+        stale, self._pubsub = self._pubsub, self._redis.client.pubsub(ignore_subscribe_messages=True)
+        await _drop(stale)
+        await self._pubsub.subscribe(self._replica_channel, self._terminated_channel)
 
     def _receive(self, message: dict[str, Any] | None) -> None:
         if message is None or message.get("type") not in ("message", "smessage"):
@@ -345,7 +354,7 @@ class PlaybackCluster:
 
     def _node_pubsubs(self) -> dict[str, PubSub]:
         """The per-node subscriptions of the shard channels, by node name (none but on a cluster)."""
-        return self._pubsub.node_pubsub_mapping if isinstance(self._pubsub, ClusterPubSub) else {}
+        return self._shards.node_pubsub_mapping if isinstance(self._shards, ClusterPubSub) else {}
 
     def _start_shard_readers(self) -> None:
         """A reader for every node holding shard subscriptions of this replica that has none yet.
@@ -361,11 +370,11 @@ class PlaybackCluster:
                 self._shard_readers[name] = asyncio.create_task(self._read_shard(name), name=f"msr:shard:{name}")
 
     async def _read_shard(self, name: str) -> None:
-        assert isinstance(self._pubsub, ClusterPubSub)
+        assert isinstance(self._shards, ClusterPubSub)
         node = _NodeName(name)
         while name in self._node_pubsubs():
             try:
-                message = await self._pubsub.get_sharded_message(timeout=1.0, target_node=node)  # type: ignore[arg-type]
+                message = await self._shards.get_sharded_message(timeout=1.0, target_node=node)  # type: ignore[arg-type]
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError):
@@ -414,6 +423,22 @@ class PlaybackCluster:
         task = asyncio.create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+async def _drop(pubsub: PubSub) -> None:
+    """Close a subscription, bounded.
+
+    PubSub.aclose() disconnects waiting for StreamWriter.wait_closed(), which never returns when Redis died under
+    the open subscription (redis/redis-py#3941): that await hung a shutdown for half an hour. Drop the connections
+    without waiting first, so the close has nothing left to wait for; and bound it anyway.
+    """
+    nodes = pubsub.node_pubsub_mapping.values() if isinstance(pubsub, ClusterPubSub) else ()
+    with contextlib.suppress(RedisError, OSError, TimeoutError):
+        async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            for connection in (pubsub.connection, *(node.connection for node in nodes)):
+                if connection is not None:
+                    await connection.disconnect(nowait=True)
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 def _text(value: bytes | str) -> str:

@@ -81,6 +81,9 @@ async def test_a_session_driven_through_the_other_replica_fans_out_on_one_shard_
             on_other = Watcher(await open_socket(other.url, session_id, TOKEN), history)
             await on_other.state_complete()
 
+            # Every subscription is cut (as when a node restarts): both replicas subscribe again by themselves.
+            await _kill_subscriptions(cluster_ports)
+            await asyncio.sleep(2.0)
             await on_other.send(type="start", speed=2.0, id="go")
             assert (await on_other.until(of_type("status", reply_to="go")))["state"] == "playing"
             await _frames(5, on_owner, on_other)
@@ -126,6 +129,14 @@ async def _until_watched_from(client: httpx.AsyncClient, session_id: str, replic
             return
         assert time.monotonic() < deadline, listed
         await asyncio.sleep(0.2)
+
+
+async def _kill_subscriptions(ports: list[int]) -> None:
+    killed = 0
+    for port in ports:
+        async with aioredis.Redis(host="127.0.0.1", port=port) as node:
+            killed += await node.client_kill_filter(_type="pubsub")
+    assert killed >= 3, "each replica's plain subscription, and the follower's shard subscription"
 
 
 async def _assert_sharded(ports: list[int], channel: str) -> None:
