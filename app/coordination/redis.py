@@ -53,6 +53,7 @@ class RedisConnection:
         self.clustered = parts.scheme in CLUSTER_SCHEMES
         """Whether this is a Redis Cluster (sessions' notes then travel over sharded pub/sub)."""
         self.client: RedisClient
+        self._sentinels: list[aioredis.Redis] = []
         if self.clustered:
             self.client = RedisCluster(
                 startup_nodes=[ClusterNode(host, port) for host, port in _hosts(parts.netloc, _DEFAULT_PORT)],
@@ -69,6 +70,7 @@ class RedisConnection:
                 sentinel_kwargs={"socket_timeout": 2.0, "socket_connect_timeout": 2.0},
             )
             self.client = sentinels.master_for(service, db=int(db or 0), **credentials, **options)
+            self._sentinels = list(sentinels.sentinels)
         else:
             self.client = aioredis.Redis.from_url(url, **options)
         self.prefix = prefix
@@ -86,8 +88,10 @@ class RedisConnection:
             return False
 
     async def close(self) -> None:
-        """Close the client's connections."""
+        """Close the client's connections (and the Sentinels')."""
         await self.client.aclose()
+        for sentinel in self._sentinels:
+            await sentinel.aclose()
 
 
 def _hosts(netloc: str, default_port: int) -> list[tuple[str, int]]:
