@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from app.coordination.redis import check_url as check_redis_url
+
 _T = TypeVar("_T")
 
 _DEFAULT_DATA_DIR = Path(".msr")
@@ -182,6 +184,11 @@ class Settings:
             if url is not None:
                 scheme = urlsplit(url).scheme
                 _check(scheme in schemes, name, f"must be a URL with scheme {' or '.join(schemes)}")
+        if self.redis_url is not None:
+            try:
+                check_redis_url(self.redis_url)
+            except ValueError as exc:
+                raise ConfigError(f"MSR_REDIS_URL {exc}") from None
         _check(
             self.jwt_secret is None or len(self.jwt_secret.encode()) >= 32,
             "MSR_JWT_SECRET",

@@ -38,12 +38,14 @@ async def test_a_sentinel_url_names_its_sentinels_service_and_db():
 
 @pytest.mark.parametrize(
     "url",
-    ["redis+sentinel://s1:26379", "redis+cluster://", "redis+cluster://h:port"],
-    ids=["sentinel-without-service", "cluster-without-nodes", "port-not-a-number"],
+    ["redis+sentinel://s1:26379", "redis+cluster://", "redis+cluster://h:port", "redis+sentinel://s1/svc/zero"],
+    ids=["sentinel-without-service", "cluster-without-nodes", "port-not-a-number", "db-not-a-number"],
 )
-def test_a_topology_url_that_names_nothing_usable_is_refused(url):
-    with pytest.raises(ValueError, match=r"Redis URL|service"):
+def test_a_topology_url_that_names_nothing_usable_is_refused_at_start_naming_the_variable(url):
+    with pytest.raises(ValueError, match=r"host:port|service|not a number"):
         RedisConnection(url, "p:")
+    with pytest.raises(ConfigError, match=r"^MSR_REDIS_URL names"):
+        Settings(redis_url=url)
 
 
 def test_the_settings_accept_the_topology_schemes_and_refuse_others():

@@ -62,14 +62,12 @@ class RedisConnection:
                 **options,
             )
         elif parts.scheme == SENTINEL_SCHEME:
-            service, _, db = parts.path.strip("/").partition("/")
-            if not service:
-                raise ValueError("a redis+sentinel URL names its service: redis+sentinel://host:port/service[/db]")
+            service, db = _sentinel_service(parts.path)
             sentinels = Sentinel(  # type: ignore[no-untyped-call]
                 _hosts(parts.netloc, _DEFAULT_SENTINEL_PORT),
                 sentinel_kwargs={"socket_timeout": 2.0, "socket_connect_timeout": 2.0},
             )
-            self.client = sentinels.master_for(service, db=int(db or 0), **credentials, **options)
+            self.client = sentinels.master_for(service, db=db, **credentials, **options)
             self._sentinels = list(sentinels.sentinels)
         else:
             self.client = aioredis.Redis.from_url(url, **options)
@@ -94,6 +92,29 @@ class RedisConnection:
             await sentinel.aclose()
 
 
+def check_url(url: str) -> None:
+    """Raise ValueError, saying what is wrong, when a cluster or Sentinel URL names no usable hosts or service.
+
+    Settings call it at start, so that a malformed topology stops the server with a message naming the variable.
+    """
+    parts = urlsplit(url)
+    if parts.scheme in CLUSTER_SCHEMES:
+        _hosts(parts.netloc, _DEFAULT_PORT)
+    elif parts.scheme == SENTINEL_SCHEME:
+        _hosts(parts.netloc, _DEFAULT_SENTINEL_PORT)
+        _sentinel_service(parts.path)
+
+
+def _sentinel_service(path: str) -> tuple[str, int]:
+    """The service name and database number of a Sentinel URL's path, ``/service[/db]``."""
+    service, _, db = path.strip("/").partition("/")
+    if not service:
+        raise ValueError("names no service: redis+sentinel://host:port/service[/db]")
+    if db and not db.isdigit():
+        raise ValueError(f"names database {db!r}, which is not a number")
+    return service, int(db or 0)
+
+
 def _hosts(netloc: str, default_port: int) -> list[tuple[str, int]]:
     """The ``host:port`` list of a cluster or Sentinel URL (``[v6]:port`` allowed)."""
     hosts: list[tuple[str, int]] = []
@@ -104,7 +125,7 @@ def _hosts(netloc: str, default_port: int) -> list[tuple[str, int]]:
         else:
             host, _, port = item.partition(":")
         if not host or not (port.isdigit() or not port):
-            raise ValueError(f"{item!r} in the Redis URL is not host:port")
+            raise ValueError(f"names {item!r}, which is not host:port")
         hosts.append((host, int(port) if port else default_port))
     return hosts
 
