@@ -112,6 +112,17 @@ class Status(_ServerMessage, tag="status", frozen=True, kw_only=True, omit_defau
     position: str
     speed: float
     reply_to: MessageId | None = None
+    loop: LoopRange | None = None
+    """The loop set by a ``loop`` command, when one is."""
+    until: str | None = None
+    """The instant set by an ``until`` command, while playback has not reached it."""
+
+
+class LoopRange(msgspec.Struct, frozen=True, kw_only=True):
+    """A loop in ``status``: playback that reaches ``to`` goes on from ``from``."""
+
+    from_: str = msgspec.field(name="from")
+    to: str
 
 
 class Ended(_ServerMessage, tag="ended", frozen=True, kw_only=True):
@@ -192,7 +203,49 @@ class Resume(_ClientMessage, tag="resume", frozen=True, kw_only=True):
     seq: Annotated[int, msgspec.Meta(ge=0)]
 
 
-ClientMessage = Auth | Start | Stop | Seek | Speed | Resume
+Instant = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+class Step(_ClientMessage, tag="step", frozen=True, kw_only=True):
+    """Pause and step: one frame interval of event time at the current speed, or to the next or previous event.
+
+    ``by`` ``frame`` or ``event``; the position stays inside the range.
+    """
+
+    direction: Literal["forward", "back"] = "forward"
+    by: Literal["frame", "event"] = "frame"
+
+
+class LoopTo(_ClientMessage, tag="loop", frozen=True, kw_only=True):
+    """Loop over ``[from, to]``: playback that reaches ``to`` goes on from ``from``. Neither field clears the loop."""
+
+    from_: Instant | None = msgspec.field(default=None, name="from")
+    to: Instant | None = None
+
+    def __post_init__(self) -> None:
+        if (self.from_ is None) != (self.to is None):
+            raise ValueError("a loop needs both `from` and `to` (or neither, to clear it)")
+
+    @property
+    def positions(self) -> tuple[int, int] | None:
+        """``(from, to)`` in microseconds since the epoch, or None to clear the loop."""
+        if self.from_ is None or self.to is None:
+            return None
+        return (to_micros(self.from_), to_micros(self.to))
+
+
+class Until(_ClientMessage, tag="until", frozen=True, kw_only=True):
+    """Pause exactly at ``at`` when playback reaches it (once); without ``at``, forget a pending until."""
+
+    at: Instant | None = None
+
+    @property
+    def position(self) -> int | None:
+        """``at`` in microseconds since the epoch, or None to clear."""
+        return None if self.at is None else to_micros(self.at)
+
+
+ClientMessage = Auth | Start | Stop | Seek | Speed | Resume | Step | LoopTo | Until
 
 _CLIENT_TYPES: Final = frozenset(kind.__struct_config__.tag for kind in get_args(ClientMessage))
 

@@ -55,14 +55,19 @@ class ClockStatus:
     start: int
     end: int
     wall_time: float
+    loop: tuple[int, int] | None = None
+    """The loop ``(from, to)`` set, if any."""
+    until: int | None = None
+    """The instant at which playback will pause, if one is set."""
 
     def position_at(self, wall_time: float) -> int:
         """Where the clock is at Unix time ``wall_time`` (later than this status), as the clock computes it."""
         if self.state != "playing" or wall_time <= self.wall_time:
             return self.position
-        return min(
-            self.end, self.position + round_micros((wall_time - self.wall_time) * self.speed * MICROS_PER_SECOND)
-        )
+        cap = self.end if self.until is None else min(self.end, self.until)
+        if self.loop is not None and self.position <= self.loop[1]:
+            cap = min(cap, self.loop[1])
+        return min(cap, self.position + round_micros((wall_time - self.wall_time) * self.speed * MICROS_PER_SECOND))
 
 
 class EventSource(Protocol):

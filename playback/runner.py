@@ -90,6 +90,7 @@ class PlaybackRunner:
         self._next_status = -math.inf
         self._closed = False
         self._ended_reported = session.state is PlaybackState.ENDED
+        self._was_playing = False
         self.timing = FrameTiming()
         """Lateness of the frames sent so far."""
 
@@ -112,6 +113,8 @@ class PlaybackRunner:
             start=session.start_position,
             end=session.end_position,
             wall_time=self._wall_clock(),
+            loop=None if session.loop is None else (session.loop.start, session.loop.end),
+            until=session.until,
         )
 
     # Commands: each raises a PlaybackError (playback.errors) when refused, and answers the clock after it.
@@ -128,14 +131,35 @@ class PlaybackRunner:
 
     def seek(self, position: int) -> ClockStatus:
         """Jump to ``position``; every viewer gets the state there, then frames continue from it."""
-        target = self._session.seek(position, self._monotonic())
-        self._ended_reported = False
-        self._sink.reset(target)
-        return self._changed()
+        return self._jumped(self._session.seek(position, self._monotonic()))
 
     def set_speed(self, speed: float) -> ClockStatus:
         """Change the speed from now on, playing or not."""
         self._session.set_speed(speed, self._monotonic())
+        return self._changed()
+
+    def step(self, forward: bool) -> ClockStatus:
+        """Pause and move one frame interval of event time; viewers get the state (or the diff) there."""
+        return self._jumped(self._session.step(forward, self._monotonic()))
+
+    def step_to(self, position: int) -> ClockStatus:
+        """Pause and move to ``position`` (the next or previous event); viewers get the state there."""
+        return self._jumped(self._session.step_to(position, self._monotonic()))
+
+    def set_loop(self, loop: tuple[int, int] | None) -> ClockStatus:
+        """Loop over ``[from, to]`` from now on, or stop looping (None)."""
+        if loop is None:
+            self._session.clear_loop(self._monotonic())
+        else:
+            self._session.set_loop(*loop, self._monotonic())
+        return self._changed()
+
+    def set_until(self, at: int | None) -> ClockStatus:
+        """Pause exactly at ``at`` when playback reaches it, or forget a pending until (None)."""
+        if at is None:
+            self._session.clear_until(self._monotonic())
+        else:
+            self._session.set_until(at, self._monotonic())
         return self._changed()
 
     def close(self) -> None:
@@ -182,6 +206,15 @@ class PlaybackRunner:
         for frame in session.frames_due(now):
             self.timing.record(max(0.0, self._monotonic() - frame.deadline))
             self._sink.frame(EncodedFrame.of(frame))
+        jump = session.take_jump()
+        if jump is not None:
+            # A loop wrapped: viewers need the state at its start, and everyone the clock.
+            self._sink.reset(jump)
+            self._report()
+        elif session.state is PlaybackState.PAUSED and self._was_playing:
+            # An until paused playback: say so at once.
+            self._report()
+        self._was_playing = session.state is PlaybackState.PLAYING
         if session.state is PlaybackState.ENDED and not self._ended_reported:
             self._ended_reported = True
             self._sink.ended(session.sent_to)
@@ -212,7 +245,13 @@ class PlaybackRunner:
         # False means a seek made the batch stale; the next request starts at the new position.
         self._session.feed(batch.events, after=request.after, upto=batch.reached)
 
+    def _jumped(self, target: int) -> ClockStatus:
+        self._ended_reported = False
+        self._sink.reset(target)
+        return self._changed()
+
     def _changed(self) -> ClockStatus:
+        self._was_playing = self.playing
         self._wake.set()
         return self._report()
 

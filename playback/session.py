@@ -18,6 +18,13 @@ due, and publishes the frames it answers. The session guarantees:
   timestamp has more), so a long fold may come as a few frames at once.
 - The last frame's ``to`` is exactly the range end, and the session is ENDED after it.
 
+Transport (:meth:`PlaybackSession.step`, :meth:`~PlaybackSession.set_loop`, :meth:`~PlaybackSession.set_until`):
+a step pauses and moves by one frame interval of event time at the current speed (a seek, clamped to the range);
+a loop ``[a, b]`` caps frames at ``b`` and, when a playing session's frames reach ``b``, jumps back to ``a`` and
+keeps playing (the caller takes the jump with :meth:`~PlaybackSession.take_jump` and resets its viewers to ``a``);
+an until caps frames at its instant and pauses there exactly, once. The clock position reported is capped the same
+way, so ``status`` never runs ahead of what a loop or an until will let frames show.
+
 States: IDLE (never started), PLAYING, PAUSED, ENDED (the last frame reached the range end). Start takes
 IDLE or PAUSED to PLAYING; stop takes PLAYING to PAUSED; a seek keeps the state, except that it takes ENDED
 to PAUSED, and any state to ENDED when it goes to the very end. Start on a PLAYING session, stop on one that
@@ -40,9 +47,11 @@ from playback.errors import (
     AlreadyPlayingError,
     FeedError,
     NotPlayingError,
+    PositionOutOfRangeError,
     SessionEndedError,
 )
 from playback.frames import ChangeEvent, Frame
+from playback.instants import round_micros
 from playback.raw import EventChunk, RawEvents
 
 
@@ -53,6 +62,14 @@ class PlaybackState(enum.Enum):
     PLAYING = "playing"
     PAUSED = "paused"
     ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class Loop:
+    """A loop: playback that reaches ``end`` goes on from ``start``."""
+
+    start: int
+    end: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +126,11 @@ class PlaybackSession:
         self._target_deadline = -math.inf
         self._schedule_anchor = -math.inf
         self._ticks = 0
+        self._loop: Loop | None = None
+        self._until: int | None = None
+        # Where a loop last jumped back to, until the caller takes it; when frames at its end may jump back.
+        self._jump: int | None = None
+        self._wrap_after: float | None = None
 
     @property
     def state(self) -> PlaybackState:
@@ -143,9 +165,23 @@ class PlaybackSession:
         """How many fed events wait for their frame."""
         return self._buffered
 
+    @property
+    def frame_interval_s(self) -> float:
+        return self._interval
+
+    @property
+    def loop(self) -> Loop | None:
+        """The loop set, if any."""
+        return self._loop
+
+    @property
+    def until(self) -> int | None:
+        """The instant at which playback will pause, if one is set."""
+        return self._until
+
     def position(self, now: float) -> int:
-        """The playback clock's position at ``now`` (what ``status`` reports)."""
-        return self._clock.position(now)
+        """The playback clock's position at ``now`` (what ``status`` reports), capped at a pending loop end or until."""
+        return min(self._clock.position(now), self._cap())
 
     # Commands.
 
@@ -167,6 +203,7 @@ class PlaybackSession:
             article = "a" if self._state is PlaybackState.PAUSED else "an"
             raise NotPlayingError(f"cannot stop {article} {self._state.value} session")
         self._clock.pause(now)
+        self._pin_to_cap(now)
         self._target = self._clock.position(now)
         self._target_deadline = now
         self._state = PlaybackState.PAUSED
@@ -181,6 +218,10 @@ class PlaybackSession:
         self._buffer.clear()
         self._buffered = 0
         self._sent_to = self._covered_until = self._target = position
+        self._jump = None
+        if self._until is not None and position >= self._until:
+            # An until behind the new position could never be reached: it is dropped rather than left stale.
+            self._until = None
         if position == self._clock.end:
             self._end(now)
         elif self._state is PlaybackState.PLAYING:
@@ -194,6 +235,60 @@ class PlaybackSession:
         self._advance(now)
         self._clock.set_speed(speed, now)
 
+    def step_size(self) -> int:
+        """One frame interval of event time at the current speed, in microseconds (at least one)."""
+        return max(1, round_micros(self._interval * self._clock.speed * MICROS_PER_SECOND))
+
+    def step(self, forward: bool, now: float) -> int:
+        """Pause (if playing) and move one frame interval of event time, clamped to the range; the new position.
+
+        Viewers need the state there, as after :meth:`seek`.
+        """
+        position = self.position(now)
+        delta = self.step_size() if forward else -self.step_size()
+        return self.step_to(min(self._clock.end, max(self._clock.start, position + delta)), now)
+
+    def step_to(self, position: int, now: float) -> int:
+        """Pause (if playing) and seek to ``position``: a step to an instant the caller found (the next event)."""
+        if self._state is PlaybackState.PLAYING:
+            self._clock.pause(now)
+            self._state = PlaybackState.PAUSED
+        return self.seek(position, now)
+
+    def set_loop(self, start: int, end: int, now: float) -> None:
+        """Loop over ``[start, end]`` (inside the range, ``start < end``) from ``now`` on."""
+        if not self._clock.start <= start < end <= self._clock.end:
+            raise PositionOutOfRangeError(
+                f"a loop must satisfy {self._clock.start} <= from < to <= {self._clock.end}, got [{start}, {end}]"
+            )
+        self._advance(now)
+        self._loop = Loop(start, end)
+
+    def clear_loop(self, now: float) -> None:
+        """Play on past the loop's end from now on."""
+        self._advance(now)
+        self._loop = None
+
+    def set_until(self, at: int, now: float) -> None:
+        """Pause exactly at ``at`` (later than the position now, at most the range end) when playback reaches it."""
+        position = self.position(now)
+        if not position < at <= self._clock.end:
+            raise PositionOutOfRangeError(
+                f"until must be after the position ({position}) and at most the range end ({self._clock.end}), got {at}"
+            )
+        self._advance(now)
+        self._until = at
+
+    def clear_until(self, now: float) -> None:
+        """Forget the until: play on."""
+        self._advance(now)
+        self._until = None
+
+    def take_jump(self) -> int | None:
+        """Where a loop jumped back to since the last call (viewers need the state there), or None."""
+        jump, self._jump = self._jump, None
+        return jump
+
     # Data.
 
     def needs_data(self) -> DataRequest | None:
@@ -201,7 +296,7 @@ class PlaybackSession:
         if self._state is PlaybackState.ENDED or self._buffered >= self._max_buffered:
             return None
         ahead = max(1, math.ceil(self._read_ahead_s * self._clock.speed * MICROS_PER_SECOND))
-        limit = min(self._clock.end, self._target + ahead)
+        limit = min(self._cap(), self._target + ahead)
         if self._covered_until >= limit:
             return None
         return DataRequest(self._covered_until, limit)
@@ -235,11 +330,25 @@ class PlaybackSession:
         if self._state not in (PlaybackState.PLAYING, PlaybackState.PAUSED):
             return []
         self._advance(now)
-        limit = min(self._target, self._covered_until)
+        if not self._loop_wraps():
+            self._wrap_after = None
+        elif self._wrap_after is not None and now >= self._wrap_after:
+            assert self._loop is not None
+            self.seek(self._loop.start, now)
+            self._jump = self._loop.start
+            return []
+        limit = min(self._target, self._covered_until, self._cap())
         frames: list[Frame] = []
         while self._sent_to < limit:
             frames.append(self._take_frame(limit))
-        if self._sent_to == self._clock.end:
+        if self._reached_until(now):
+            pass
+        elif self._loop_wraps():
+            # The jump back waits for the next deadline: a jump drops the frames viewers have not been sent yet,
+            # and the one that reached the loop's end must be seen first.
+            if self._wrap_after is None:
+                self._wrap_after = self._deadline(self._ticks + 1)
+        elif self._sent_to == self._clock.end:
             self._end(now)
         return frames
 
@@ -250,13 +359,45 @@ class PlaybackSession:
         """
         if self._state not in (PlaybackState.PLAYING, PlaybackState.PAUSED):
             return None
-        if self._sent_to < self._target and self._covered_until > self._sent_to:
+        if self._sent_to < min(self._target, self._cap()) and self._covered_until > self._sent_to:
             return self._target_deadline
+        if self._wrap_after is not None:
+            return self._wrap_after
         if self._state is PlaybackState.PLAYING:
             return self._deadline(self._ticks + 1)
         return None
 
     # Internals.
+
+    def _cap(self) -> int:
+        """How far frames may go now: the range end, a pending until, and the end of a loop not yet passed."""
+        cap = self._clock.end
+        if self._until is not None:
+            cap = min(cap, self._until)
+        if self._loop is not None and self._sent_to <= self._loop.end:
+            cap = min(cap, self._loop.end)
+        return cap
+
+    def _pin_to_cap(self, now: float) -> None:
+        """Bring a paused clock that ran past the cap back to it (frames never went further)."""
+        cap = self._cap()
+        if self._clock.position(now) > cap:
+            self._clock.seek(cap, now)
+
+    def _reached_until(self, now: float) -> bool:
+        """Whether playing frames reached an until, and so paused there (once); one at the range end just ends."""
+        if self._state is not PlaybackState.PLAYING or self._sent_to != self._until or self._until == self._clock.end:
+            return False
+        self._until = None
+        self._clock.pause(now)
+        self._clock.seek(self._sent_to, now)
+        self._target = self._sent_to
+        self._state = PlaybackState.PAUSED
+        return True
+
+    def _loop_wraps(self) -> bool:
+        """Whether playing frames are at the loop's end, to go on from its start (even at the range end)."""
+        return self._state is PlaybackState.PLAYING and self._loop is not None and self._sent_to == self._loop.end
 
     def _take_frame(self, limit: int) -> Frame:
         """The next frame, up to ``limit`` or cut after ``max_frame_events`` at a timestamp boundary."""
@@ -321,6 +462,7 @@ class PlaybackSession:
     def _end(self, now: float) -> None:
         self._clock.pause(now)
         self._state = PlaybackState.ENDED
+        self._until = None
 
 
 def _checked(events: Iterable[ChangeEvent], after: int, upto: int) -> list[ChangeEvent]:

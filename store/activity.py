@@ -26,6 +26,8 @@ ACTIONS: tuple[str, ...] = (
     "expired",
     "reset",
     "deleted",
+    "loop_changed",
+    "until_changed",
 )
 """The actions the server records (``terminated`` carries its reason: terminated, terminated_by_admin, ...)."""
 

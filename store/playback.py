@@ -47,6 +47,12 @@ class PlaybackStore:
         async with self._db.connection() as conn:
             await conn.execute(_Q["save_clock"], session_id, state, speed, position, rnr_status)
 
+    async def previous_event(self, tenant_id: uuid.UUID, after: datetime, before: datetime) -> datetime | None:
+        """The instant of the tenant's latest event in ``(after, before)`` (a step back by event), or None."""
+        async with self._db.read_connection() as conn:
+            instant: datetime | None = await conn.fetchval(_Q["previous_event"], tenant_id, after, before)
+        return instant
+
     async def set_range(self, session_id: uuid.UUID, start: datetime, end: datetime) -> SessionRow:
         """Give the session its range unless it has one; the row as it is afterwards."""
         async with self._db.connection() as conn:

@@ -25,13 +25,25 @@ from redis.exceptions import RedisError
 
 from app import metrics
 from app.live.cluster import Lease, PlaybackCluster
-from app.live.protocol import Checkpoint, Command, SeekCommand, SpeedCommand, StartCommand, StopCommand
+from app.live.protocol import (
+    Checkpoint,
+    Command,
+    LoopCommand,
+    SeekCommand,
+    SpeedCommand,
+    StartCommand,
+    StepCommand,
+    StopCommand,
+    UntilCommand,
+)
 from app.live.session import LiveSession, Ownership
 from app.settings import Settings
+from playback.errors import PlaybackError
 from playback.frames import Frame
-from playback.instants import format_timestamp, from_micros
+from playback.instants import format_timestamp, from_micros, to_micros
 from playback.outbox import EncodedFrame
 from playback.ports import ClockStatus
+from playback.raw import EventChunk
 from playback.runner import PlaybackRunner
 from playback.session import PlaybackSession
 from store.errors import StoreUnavailableError
@@ -97,6 +109,7 @@ class OwnerRole:
         now = time.monotonic()
         if target != clock.start:
             session.seek(target, now)
+        _restore_transport(session, clock, now)
         if clock.state == "playing" and target < clock.end:
             session.start(now)
         owner.saved_at = time.monotonic()
@@ -136,6 +149,21 @@ class OwnerRole:
             case SpeedCommand(speed=speed):
                 status = runner.set_speed(speed)
                 action, details = "speed_changed", {"speed": status.speed}
+            case StepCommand(forward=forward, by_event=by_event):
+                was = runner.status().position
+                if by_event:
+                    status = runner.step_to(await self._next_event(live, was, forward=forward))
+                else:
+                    status = runner.step(forward)
+                action = "seeked"
+                details = {"from": format_timestamp(was), "position": format_timestamp(status.position), "step": True}
+            case LoopCommand(loop=loop):
+                status = runner.set_loop(loop)
+                action = "loop_changed"
+                details = {"loop": None if loop is None else [format_timestamp(instant) for instant in loop]}
+            case UntilCommand(at=at):
+                status = runner.set_until(at)
+                action, details = "until_changed", {"until": None if at is None else format_timestamp(at)}
         try:
             await self.save(live, status)
             await self._store.log_activity(live.session_id, live.tenant_id, actor, action, details)
@@ -144,6 +172,21 @@ class OwnerRole:
             owner.dirty = True
             _log.warning("could not record %s of session %s", action, live.session_id)
         return status
+
+    async def _next_event(self, live: LiveSession, position: int, *, forward: bool) -> int:
+        """The instant of the first event after ``position`` (or the last before it), clamped to the range."""
+        clock = live.now()
+        if forward:
+            if position >= clock.end:
+                return clock.end
+            batch = await live.source.events(position, clock.end, 1)
+            events = batch.events
+            stamps = events.timestamps if isinstance(events, EventChunk) else [event.timestamp for event in events]
+            return stamps[0] if stamps else clock.end
+        if position <= clock.start:
+            return clock.start
+        previous = await self._store.previous_event(live.tenant_id, from_micros(clock.start), from_micros(position))
+        return clock.start if previous is None else to_micros(previous)
 
     async def renew_all(self) -> list[LiveSession]:
         """Renew the leases of every session owned here in one round; the sessions whose lease another replica took.
@@ -263,6 +306,15 @@ class OwnerRole:
         if live.lease is lease:
             task = asyncio.ensure_future(self._lost(live))
             task.add_done_callback(_log_failure)
+
+
+def _restore_transport(session: PlaybackSession, clock: ClockStatus, now: float) -> None:
+    """Keep the loop and the until of the last owner (its checkpoint's), when they still fit."""
+    with contextlib.suppress(PlaybackError):
+        if clock.loop is not None:
+            session.set_loop(*clock.loop, now)
+        if clock.until is not None:
+            session.set_until(clock.until, now)
 
 
 def _log_failure(task: asyncio.Future[None]) -> None:

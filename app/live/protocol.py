@@ -13,7 +13,7 @@ from typing import Final
 import msgspec
 
 from playback.frames import ChangeEvent, Op
-from playback.messages import PlayState, Seek, Speed, Start, Stop
+from playback.messages import LoopTo, PlayState, Seek, Speed, Start, Step, Stop, Until
 from playback.ports import ClockStatus
 
 _NULL: Final = msgspec.Raw(b"null")
@@ -44,10 +44,29 @@ class SpeedCommand(msgspec.Struct, frozen=True, tag="speed"):
     speed: float
 
 
-Command = StartCommand | StopCommand | SeekCommand | SpeedCommand
+class StepCommand(msgspec.Struct, frozen=True, tag="step"):
+    """Pause and move one frame interval (or to the next or previous event), forward or back."""
+
+    forward: bool = True
+    by_event: bool = False
+
+
+class LoopCommand(msgspec.Struct, frozen=True, tag="loop"):
+    """Loop over ``[start, end]`` (microseconds), or clear the loop (None)."""
+
+    loop: tuple[int, int] | None = None
+
+
+class UntilCommand(msgspec.Struct, frozen=True, tag="until"):
+    """Pause exactly at ``at`` (microseconds), or forget a pending until (None)."""
+
+    at: int | None = None
+
+
+Command = StartCommand | StopCommand | SeekCommand | SpeedCommand | StepCommand | LoopCommand | UntilCommand
 """A control command, from a WebSocket, from the record-and-replay REST API, or forwarded by another replica."""
 
-ClientCommand = Start | Stop | Seek | Speed
+ClientCommand = Start | Stop | Seek | Speed | Step | LoopTo | Until
 """The browser's control messages."""
 
 
@@ -62,6 +81,12 @@ def command_of(message: ClientCommand) -> Command:
             return SeekCommand(message.position)
         case Speed(speed=speed):
             return SpeedCommand(speed)
+        case Step(direction=direction, by=by):
+            return StepCommand(forward=direction == "forward", by_event=by == "event")
+        case LoopTo():
+            return LoopCommand(message.positions)
+        case Until():
+            return UntilCommand(message.position)
 
 
 # Checkpoints and notes.
@@ -79,15 +104,30 @@ class Checkpoint(msgspec.Struct, frozen=True):
     wall_time: float
     sent_to: int
     """Where the owner's frames end: where every follower's viewers are."""
+    loop: tuple[int, int] | None = None
+    """The loop set, so that a new owner keeps looping."""
+    until: int | None = None
+    """The pending until, so that a new owner still pauses there."""
 
     @property
     def clock(self) -> ClockStatus:
-        return ClockStatus(self.state, self.position, self.speed, self.start, self.end, self.wall_time)
+        return ClockStatus(
+            self.state, self.position, self.speed, self.start, self.end, self.wall_time, self.loop, self.until
+        )
 
     @classmethod
     def of(cls, epoch: int, status: ClockStatus, sent_to: int) -> Checkpoint:
         return cls(
-            epoch, status.state, status.position, status.speed, status.start, status.end, status.wall_time, sent_to
+            epoch,
+            status.state,
+            status.position,
+            status.speed,
+            status.start,
+            status.end,
+            status.wall_time,
+            sent_to,
+            status.loop,
+            status.until,
         )
 
 

@@ -19,13 +19,14 @@ from typing import Any
 from app.auth import Principal
 from app.domain.replay import check_in_range, check_window, current_window, parse_instant
 from app.errors import ReplayInProgressError, SessionInactiveError, forbidden, not_found, validation_error
+from app.live import protocol
 from app.live.protocol import SeekCommand, SpeedCommand, StartCommand, StopCommand
 from app.live.registry import LiveRegistry
 from app.services import Services
 from app.web import rfc3339
 from playback.clock import MAX_SPEED, MIN_SPEED
 from playback.errors import AlreadyPlayingError, NotPlayingError, SessionEndedError
-from playback.instants import from_micros, to_micros
+from playback.instants import format_timestamp, from_micros, to_micros
 from playback.ports import ClockStatus
 from store.errors import ConflictError, NotFoundError
 from store.sessions import SessionRow
@@ -90,6 +91,39 @@ def parse_speed(body: dict[str, Any]) -> float:
     return float(speed)
 
 
+def parse_step(body: dict[str, Any]) -> protocol.StepCommand:
+    """A step body: ``direction`` (``forward``, the default, or ``back``), ``by`` (``frame``, default, or ``event``)."""
+    direction, by = body.get("direction", "forward"), body.get("by", "frame")
+    if direction not in ("forward", "back"):
+        raise validation_error("direction must be forward or back", {"field": "direction"})
+    if by not in ("frame", "event"):
+        raise validation_error("by must be frame or event", {"field": "by"})
+    return protocol.StepCommand(forward=direction == "forward", by_event=by == "event")
+
+
+def parse_loop(body: dict[str, Any]) -> protocol.LoopCommand:
+    """A loop body: ``from`` and ``to`` (RFC3339), or neither to clear the loop."""
+    low, high = body.get("from"), body.get("to")
+    if low is None and high is None:
+        return protocol.LoopCommand(None)
+    for field, value in (("from", low), ("to", high)):
+        if not isinstance(value, str):
+            raise validation_error(f"{field} is required with the other: an RFC3339 instant", {"field": field})
+    assert isinstance(low, str)
+    assert isinstance(high, str)
+    return protocol.LoopCommand((to_micros(parse_instant(low, "from")), to_micros(parse_instant(high, "to"))))
+
+
+def parse_until(body: dict[str, Any]) -> protocol.UntilCommand:
+    """An until body: ``at`` (RFC3339), or nothing to forget the pending until."""
+    at = body.get("at")
+    if at is None:
+        return protocol.UntilCommand(None)
+    if not isinstance(at, str):
+        raise validation_error("at must be an RFC3339 instant", {"field": "at"})
+    return protocol.UntilCommand(to_micros(parse_instant(at, "at")))
+
+
 class RecordAndReplay:
     """The operations of seed 001 over the sessions and the replica's playback."""
 
@@ -143,6 +177,11 @@ class RecordAndReplay:
         except NotPlayingError:
             return self._json(row, None, await self._hub.clock(row.id))
         return self._json(row, None, status)
+
+    async def transport(self, principal: Principal, replay_id: uuid.UUID, command: protocol.Command) -> dict[str, Any]:
+        """Step, loop or until (:func:`parse_step`, :func:`parse_loop`, :func:`parse_until`), as on the WebSocket."""
+        row = await self._live_row(principal, replay_id)
+        return self._json(row, None, await self._hub.control_row(row, principal.user_id, command))
 
     async def end(self, principal: Principal, replay_id: uuid.UUID, tenant_id: uuid.UUID | None) -> dict[str, Any]:
         """End the replay: no longer current, its viewers told and closed; ending it again is harmless."""
@@ -218,6 +257,11 @@ class RecordAndReplay:
                 word = "PAUSED"
         assert row.range_start is not None
         assert row.range_end is not None
+        transport: dict[str, Any] = {}
+        if clock is not None and clock.loop is not None:
+            transport["replay_loop"] = {"from": format_timestamp(clock.loop[0]), "to": format_timestamp(clock.loop[1])}
+        if clock is not None and clock.until is not None:
+            transport["replay_until"] = format_timestamp(clock.until)
         return {
             "id": str(row.id),
             "tenant_id": str(row.tenant_id),
@@ -227,4 +271,5 @@ class RecordAndReplay:
             "replay_end_timestamp": rfc3339(row.range_end),
             "replay_last_timestamp": rfc3339(position or row.range_start),
             "replay_speed": speed,
+            **transport,
         }

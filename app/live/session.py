@@ -30,7 +30,7 @@ from app.live.protocol import (
 )
 from app.live.source import StoreEventSource
 from playback.instants import format_timestamp
-from playback.messages import Ended, MessageId, Status, encode
+from playback.messages import Ended, LoopRange, MessageId, Status, encode
 from playback.outbox import EncodedFrame
 from playback.ports import ClockStatus
 from playback.runner import PlaybackRunner, Viewer
@@ -40,7 +40,19 @@ _MAX_UNPUBLISHED: Final = 256
 
 def status_message(status: ClockStatus, reply_to: MessageId | None = None) -> Status:
     """The ``status`` message of a clock."""
-    return Status(state=status.state, position=format_timestamp(status.position), speed=status.speed, reply_to=reply_to)
+    loop = (
+        None
+        if status.loop is None
+        else LoopRange(from_=format_timestamp(status.loop[0]), to=format_timestamp(status.loop[1]))
+    )
+    return Status(
+        state=status.state,
+        position=format_timestamp(status.position),
+        speed=status.speed,
+        reply_to=reply_to,
+        loop=loop,
+        until=None if status.until is None else format_timestamp(status.until),
+    )
 
 
 @dataclass(slots=True)

@@ -54,12 +54,15 @@ from playback.messages import (
     ClientMessage,
     ClientMessageError,
     Error,
+    LoopTo,
     MessageId,
     Resume,
     Seek,
     Speed,
     Start,
+    Step,
     Stop,
+    Until,
     decode_client,
     encode,
 )
@@ -298,7 +301,7 @@ class ReplayConnection:
                 self._refusal(
                     attachment, ForbiddenError("this viewer may watch but not control the session"), message.id
                 )
-            case Start() | Stop() | Seek() | Speed():
+            case Start() | Stop() | Seek() | Speed() | Step() | LoopTo() | Until():
                 await self._command(attachment, message)
 
     async def _command(self, attachment: Attachment, message: ClientCommand) -> None:

@@ -8,10 +8,20 @@ import msgspec
 from litestar import Request, Response, get, post, put
 from litestar.params import FromPath
 
+from app.auth import Principal
 from app.errors import validation_error
-from app.live.rnr import RecordAndReplay, parse_init, parse_speed, parse_tenant
+from app.live.protocol import Command
+from app.live.rnr import (
+    RecordAndReplay,
+    parse_init,
+    parse_loop,
+    parse_speed,
+    parse_step,
+    parse_tenant,
+    parse_until,
+)
 from app.routes.sessions import parse_uuid
-from app.services import PrincipalDep, ServicesDep
+from app.services import PrincipalDep, Services, ServicesDep
 from app.web import envelope
 
 
@@ -59,6 +69,40 @@ async def stop_replay(
     return envelope(replay, "Stopped replay successfully")
 
 
+@put("/v1/replay/{replay_id:str}/step", tags=["record and replay"], summary="Pause and step a replay")
+async def step_replay(
+    replay_id: FromPath[str], principal: PrincipalDep, services: ServicesDep, request: Request[Any, Any, Any]
+) -> Response[dict[str, Any]]:
+    """Pause and move one frame interval (``by`` ``frame``) or to the next or previous event (``by`` ``event``)."""
+    command = parse_step(await _body(request, required=False))
+    return await _transport(services, principal, replay_id, command, "Stepped replay successfully")
+
+
+@put("/v1/replay/{replay_id:str}/loop", tags=["record and replay"], summary="Loop a replay over a stretch")
+async def loop_replay(
+    replay_id: FromPath[str], principal: PrincipalDep, services: ServicesDep, request: Request[Any, Any, Any]
+) -> Response[dict[str, Any]]:
+    """Loop over ``[from, to]``; an empty body clears the loop."""
+    command = parse_loop(await _body(request, required=False))
+    return await _transport(services, principal, replay_id, command, "Set the replay's loop successfully")
+
+
+@put("/v1/replay/{replay_id:str}/until", tags=["record and replay"], summary="Pause a replay at an instant")
+async def until_replay(
+    replay_id: FromPath[str], principal: PrincipalDep, services: ServicesDep, request: Request[Any, Any, Any]
+) -> Response[dict[str, Any]]:
+    """Pause exactly at ``at`` when playback reaches it; an empty body forgets a pending until."""
+    command = parse_until(await _body(request, required=False))
+    return await _transport(services, principal, replay_id, command, "Set the replay's pause successfully")
+
+
+async def _transport(
+    services: Services, principal: Principal, replay_id: str, command: Command, message: str
+) -> Response[dict[str, Any]]:
+    replay = await RecordAndReplay(services).transport(principal, parse_uuid(replay_id, "replay_id"), command)
+    return envelope(replay, message)
+
+
 @put("/v1/replay/{replay_id:str}/end", tags=["record and replay"], summary="End a replay")
 async def end_replay(
     replay_id: FromPath[str], principal: PrincipalDep, services: ServicesDep, request: Request[Any, Any, Any]
@@ -86,4 +130,14 @@ async def current_replay(principal: PrincipalDep, services: ServicesDep) -> Resp
     return envelope(replay, "Get current session successfully")
 
 
-ROUTES = [init_replay, start_replay, stop_replay, end_replay, reset_replay, current_replay]
+ROUTES = [
+    init_replay,
+    start_replay,
+    stop_replay,
+    end_replay,
+    reset_replay,
+    current_replay,
+    step_replay,
+    loop_replay,
+    until_replay,
+]

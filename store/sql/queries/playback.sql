@@ -32,3 +32,7 @@ SELECT $1, $2, $3, $4, $5::jsonb WHERE EXISTS (SELECT 1 FROM sessions WHERE id =
 -- name: current_rnr
 -- The tenant's live (ACTIVE) record-and-replay session, if any: $1 tenant.
 SELECT * FROM sessions WHERE tenant_id = $1 AND kind = 'rnr' AND status = 'ACTIVE'
+
+-- name: previous_event
+-- The instant of tenant $1's latest event in ($2, $3): where a step back by event lands (NULL when none).
+SELECT max(event_timestamp) FROM events WHERE tenant_id = $1 AND event_timestamp > $2 AND event_timestamp < $3
