@@ -143,3 +143,48 @@ async def test_step_loop_and_until_through_a_replica_that_does_not_own_the_sessi
                 # The owner's viewer sees the loop the other replica set.
                 await on_owner.send(type="start", id="go")
                 assert (await on_owner.until(of_type("status", reply_to="go")))["loop"]["from"] == rfc3339(low)
+
+
+async def test_the_shared_replay_steps_loops_and_pauses_over_rest(live_server, history):
+    start = history.first + timedelta(seconds=2)
+    window = {
+        "replay_requested_timestamp": rfc3339(start),
+        "replay_end_timestamp": rfc3339(start + timedelta(seconds=9)),
+    }
+    user = {"Authorization": f"Bearer {TOKEN}"}
+    async with live_server.client() as client:
+        created = await client.post("/v1/replay/init", json=window, headers=user)
+        url = f"/v1/replay/{created.json()['data']['id']}"
+        async with open_socket(live_server.url, created.json()["data"]["id"], TOKEN) as ws:
+            watcher = await _watch(ws, history)
+            refusals = [
+                await client.put(f"{url}/loop", json={"from": rfc3339(start)}, headers=user),
+                await client.put(f"{url}/step", json={"by": "hour"}, headers=user),
+                await client.put(
+                    f"{url}/loop", json={"from": rfc3339(history.first), "to": rfc3339(start)}, headers=user
+                ),
+                await client.put(f"{url}/until", json={"at": rfc3339(start)}, headers=user),
+            ]
+            assert [(r.status_code, r.json()["error"]["code"]) for r in refusals] == [
+                (400, "VALIDATION_ERROR"),
+                (400, "VALIDATION_ERROR"),
+                (400, "TIMESTAMP_OUT_OF_RANGE"),
+                (400, "TIMESTAMP_OUT_OF_RANGE"),
+            ]
+            low, high = start + timedelta(seconds=1), start + timedelta(seconds=2)
+            looped = await client.put(f"{url}/loop", json={"from": rfc3339(low), "to": rfc3339(high)}, headers=user)
+            assert looped.json()["data"]["replay_loop"] == {"from": rfc3339(low), "to": rfc3339(high)}
+            paused_at = start + timedelta(seconds=1, milliseconds=500)
+            until = await client.put(f"{url}/until", json={"at": rfc3339(paused_at)}, headers=user)
+            assert until.json()["data"]["replay_until"] == rfc3339(paused_at)
+            stepped = await client.put(f"{url}/step", headers=user)
+            assert stepped.status_code == 200
+            assert parse_time(stepped.json()["data"]["replay_last_timestamp"]) == start + timedelta(seconds=FRAME_S)
+            await _reach(watcher, start + timedelta(seconds=FRAME_S))
+            watcher.assert_picture_true()
+            await client.put(f"{url}/start", json={"replay_speed": 4}, headers=user)
+            await watcher.until(of_type("status", state="paused"))
+            await _reach(watcher, paused_at)
+            watcher.assert_picture_true()
+            cleared = await client.put(f"{url}/loop", json={}, headers=user)
+            assert "replay_loop" not in cleared.json()["data"]
