@@ -56,6 +56,10 @@ export interface StatusMessage {
   position: string;
   speed: number;
   reply_to?: string | number;
+  /** The loop set by a `loop` command, while one is. */
+  loop?: { from: string; to: string };
+  /** Where playback will pause (an `until` command), while it has not got there. */
+  until?: string;
 }
 
 export interface EndedMessage {
@@ -78,7 +82,10 @@ export type ClientMessage =
   | { type: "stop"; id?: string | number }
   | { type: "seek"; timestamp: string; id?: string | number }
   | { type: "speed"; speed: number; id?: string | number }
-  | { type: "resume"; seq: number };
+  | { type: "resume"; seq: number }
+  | { type: "step"; direction?: "forward" | "back"; by?: "frame" | "event"; id?: string | number }
+  | { type: "loop"; from?: string; to?: string; id?: string | number }
+  | { type: "until"; at?: string; id?: string | number };
 
 /** Speeds the server accepts (SPEC: 0 < speed <= 1000; the engine's floor is 0.1). */
 export const MIN_SPEED = 0.1;

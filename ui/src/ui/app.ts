@@ -76,6 +76,9 @@ const ICONS = {
   pause: "M6 4h4v16H6zM14 4h4v16h-4z",
   back: "M11 6v12L3 12zM20 6v12l-8-6z",
   forward: "M13 6v12l8-6zM4 6v12l8-6z",
+  frameBack: "M6 5h3v14H6zM20 5v14l-10-7z",
+  frameForward: "M15 5h3v14h-3zM4 5v14l10-7z",
+  loop: "M7 7h10v3l4-4-4-4v3H5v6h2zM17 17H7v-3l-4 4 4 4v-3h12v-6h-2z",
 };
 
 function icon(path: string): SVGSVGElement {
@@ -118,6 +121,9 @@ export class App {
   private serverRangeText: [string, string] | null = null;
   private windowRange: [number, number] | null = null;
   private endOfWindow = false;
+  /** The loop and the until the server reported (ms), shown on the timeline. */
+  private loopRange: [number, number] | null = null;
+  private untilAt: number | null = null;
   private fittedOnce = false;
   /** A state was asked for (attach, seek) and has not arrived yet. */
   private awaitingState = false;
@@ -525,6 +531,7 @@ export class App {
         this.clock.set(Date.parse(message.position), now, message.state, message.speed);
         if (message.state === "playing") this.endOfWindow = false;
         this.playState = message.state;
+        this.showTransport(message.loop ? [Date.parse(message.loop.from), Date.parse(message.loop.to)] : null, message.until ? Date.parse(message.until) : null);
         break;
       }
       case "ended": {
@@ -623,6 +630,41 @@ export class App {
     this.seek(this.clock.position(performance.now()) + direction * size);
   }
 
+  /** Pause and move one frame of event time (or to the next or previous event) on the server: every viewer moves. */
+  stepFrame(direction: 1 | -1, byEvent: boolean): void {
+    if (this.send({ type: "step", direction: direction > 0 ? "forward" : "back", by: byEvent ? "event" : "frame" })) this.awaitingState = true;
+  }
+
+  /** Loop over the window (clamped to the range), or stop looping when a loop is set. */
+  toggleLoop(): void {
+    if (this.loopRange) {
+      this.send({ type: "loop" });
+      return;
+    }
+    const window = this.windowRange ?? this.serverRange;
+    if (!window) return;
+    this.send({ type: "loop", from: this.instant(window[0]), to: this.instant(window[1]) });
+  }
+
+  /** Pause automatically at `ms` (the timeline's shift-click), or forget the until (null). */
+  setUntil(ms: number | null): void {
+    if (ms === null) this.send({ type: "until" });
+    else this.send({ type: "until", at: this.instant(ms) });
+  }
+
+  private showTransport(loop: [number, number] | null, until: number | null): void {
+    this.loopRange = loop;
+    this.untilAt = until;
+    this.timeline?.setTransport(loop, until);
+    const button = this.el["loop"];
+    if (button) button.setAttribute("aria-pressed", String(loop !== null));
+    const untilChip = this.el["until"];
+    if (untilChip) {
+      untilChip.hidden = until === null;
+      untilChip.textContent = until === null ? "" : `pause at ${formatUtc(until)} ×`;
+    }
+  }
+
   private setWindow(start: number, end: number, fromServer: boolean): void {
     this.windowRange = [start, end];
     (this.el["from"] as HTMLInputElement).value = toInputValue(start);
@@ -707,6 +749,22 @@ export class App {
         case "f":
           this.map.fitToData();
           break;
+        case ",":
+        case "<":
+          this.stepFrame(-1, event.key === "<");
+          break;
+        case ".":
+        case ">":
+          this.stepFrame(1, event.key === ">");
+          break;
+        case "l":
+        case "L":
+          this.toggleLoop();
+          break;
+        case "u":
+        case "U":
+          if (this.untilAt !== null) this.setUntil(null);
+          break;
         case "Escape":
           this.map.follow(null);
           this.map.select(null);
@@ -753,6 +811,22 @@ export class App {
     const pause = h("button", { class: "icon", "data-testid": "pause", title: "Pause (space)", "aria-label": "Pause", onclick: () => this.pause() }, icon(ICONS.pause));
     const back = h("button", { class: "icon ghost", "data-testid": "step-back", title: "Step back (←, shift for more)", "aria-label": "Step back", onclick: () => this.step(-1, false) }, icon(ICONS.back));
     const forward = h("button", { class: "icon ghost", "data-testid": "step-forward", title: "Step forward (→, shift for more)", "aria-label": "Step forward", onclick: () => this.step(1, false) }, icon(ICONS.forward));
+    const frameBack = h(
+      "button",
+      { class: "icon ghost", "data-testid": "frame-back", title: "Pause and step one frame back (, — < to the previous event)", "aria-label": "Step one frame back", onclick: () => this.stepFrame(-1, false) },
+      icon(ICONS.frameBack),
+    );
+    const frameForward = h(
+      "button",
+      { class: "icon ghost", "data-testid": "frame-forward", title: "Pause and step one frame forward (. — > to the next event)", "aria-label": "Step one frame forward", onclick: () => this.stepFrame(1, false) },
+      icon(ICONS.frameForward),
+    );
+    const loop = h(
+      "button",
+      { class: "icon ghost loop", "data-testid": "loop", title: "Loop over the window (L)", "aria-label": "Loop over the window", "aria-pressed": "false", onclick: () => this.toggleLoop() },
+      icon(ICONS.loop),
+    );
+    const until = h("button", { class: "ghost small until-chip", "data-testid": "until", hidden: true, title: "Forget the pause (U)", onclick: () => this.setUntil(null) });
     const speed = h("select", { "data-testid": "speed", title: "Speed (+ / -)", "aria-label": "Speed" });
     for (const value of SPEEDS) speed.append(h("option", { value: String(value) }, speedLabel(value)));
     speed.value = "1";
@@ -787,7 +861,7 @@ export class App {
       h(
         "div",
         { class: "player-row" },
-        h("div", { class: "transport" }, back, play, pause, forward, speed),
+        h("div", { class: "transport" }, back, frameBack, play, pause, frameForward, forward, loop, speed, until),
         h("div", { class: "clock-box" }, position, h("span", { class: "muted small" }, "UTC")),
         status,
         entities,
@@ -795,15 +869,15 @@ export class App {
       ),
       canvas,
       bookmarkTrack,
-      h("div", { class: "player-foot" }, rangeInfo, histogramNote, bookmarkControls, h("span", { class: "muted small keys" }, "Space play/pause · ←/→ step · +/− speed · F fit · Esc unfollow")),
+      h("div", { class: "player-foot" }, rangeInfo, histogramNote, bookmarkControls, h("span", { class: "muted small keys" }, "Space play/pause · ←/→ step · ,/. frame · </> event · L loop · shift-click timeline: pause there · +/− speed · F fit · Esc unfollow")),
     );
     for (const input of [from, to]) {
       input.addEventListener("keydown", (event) => {
         if (event.key === "Enter") this.applyWindowInputs();
       });
     }
-    Object.assign(this.el, { play, pause, back, forward, speed, position, status, count, from, to, apply, histogramNote, rangeInfo });
-    this.timeline = new Timeline({ canvas, onSeek: (ms) => this.seek(ms), colorOf: (table) => this.store.colorOf(table) });
+    Object.assign(this.el, { play, pause, back, forward, frameBack, frameForward, loop, until, speed, position, status, count, from, to, apply, histogramNote, rangeInfo });
+    this.timeline = new Timeline({ canvas, onSeek: (ms) => this.seek(ms), onUntil: (ms) => this.setUntil(ms), colorOf: (table) => this.store.colorOf(table) });
     this.bookmarks = new Bookmarks({
       track: bookmarkTrack,
       controls: bookmarkControls,

@@ -10,6 +10,8 @@ import { formatUtc } from "./dom.js";
 export interface TimelineOptions {
   canvas: HTMLCanvasElement;
   onSeek: (ms: number) => void;
+  /** A shift-click: pause playback when it gets there. */
+  onUntil?: (ms: number) => void;
   colorOf: (table: string) => string;
 }
 
@@ -35,11 +37,17 @@ export class Timeline {
   private dirty = false;
   private drawnX = -1;
   private pointerId: number | null = null;
+  private loop: [number, number] | null = null;
+  private until: number | null = null;
 
   constructor(private readonly options: TimelineOptions) {
     const canvas = options.canvas;
     canvas.addEventListener("pointerdown", (event) => {
       if (event.button !== 0) return;
+      if (event.shiftKey && options.onUntil) {
+        options.onUntil(this.msAt(event.offsetX));
+        return;
+      }
       canvas.setPointerCapture(event.pointerId);
       this.pointerId = event.pointerId;
       this.preview = this.msAt(event.offsetX);
@@ -95,6 +103,16 @@ export class Timeline {
         this.maxCount = Math.max(this.maxCount, bucket.count);
       }
     }
+    this.changed();
+  }
+
+  /** The loop (a band with brackets) and the until (a dashed marker) to show, as the server reported them. */
+  setTransport(loop: [number, number] | null, until: number | null): void {
+    if (loop?.[0] === this.loop?.[0] && loop?.[1] === this.loop?.[1] && until === this.until) return;
+    this.loop = loop;
+    this.until = until;
+    this.options.canvas.dataset["loop"] = loop ? `${loop[0]}-${loop[1]}` : "";
+    this.options.canvas.dataset["until"] = until === null ? "" : String(until);
     this.changed();
   }
 
@@ -194,6 +212,44 @@ export class Timeline {
       g.stroke();
       const label = step >= 86400000 ? formatUtc(t, false).slice(5, 10) : step >= 60000 ? formatUtc(t, false).slice(11) : formatUtc(t).slice(11);
       g.fillText(label, x + 3, plot + axis / 2);
+    }
+
+    // The loop: a band over its stretch, with brackets at its ends.
+    if (this.loop) {
+      const x0 = Math.max(0, this.xAt(this.loop[0]));
+      const x1 = Math.min(width, this.xAt(this.loop[1]));
+      if (x1 > x0) {
+        g.fillStyle = "rgba(157, 223, 128, 0.12)";
+        g.fillRect(x0, 0, x1 - x0, plot);
+        g.strokeStyle = "#9ddf80";
+        g.lineWidth = 2;
+        for (const [x, inward] of [
+          [x0 + 1, 5],
+          [x1 - 1, -5],
+        ] as const) {
+          g.beginPath();
+          g.moveTo(x + inward, 1);
+          g.lineTo(x, 1);
+          g.lineTo(x, plot - 1);
+          g.lineTo(x + inward, plot - 1);
+          g.stroke();
+        }
+        g.lineWidth = 1;
+      }
+    }
+
+    // The until: a dashed marker where playback will pause.
+    if (this.until !== null && this.until >= this.start && this.until <= this.end) {
+      const x = Math.round(this.xAt(this.until)) + 0.5;
+      g.strokeStyle = "#f4a261";
+      g.setLineDash([4, 3]);
+      g.lineWidth = 2;
+      g.beginPath();
+      g.moveTo(x, 0);
+      g.lineTo(x, plot);
+      g.stroke();
+      g.setLineDash([]);
+      g.lineWidth = 1;
     }
 
     // Hover time.
