@@ -110,7 +110,8 @@ class OwnerRole:
         if target != clock.start:
             session.seek(target, now)
         _restore_transport(session, clock, now)
-        if clock.state == "playing" and target < clock.end:
+        # A clock that reached its until while nobody played it stays paused there, as its owner would have.
+        if clock.state == "playing" and target < clock.end and target != clock.until:
             session.start(now)
         owner.saved_at = time.monotonic()
         owner.task = asyncio.create_task(runner.run(), name=f"msr:playback:{live.session_id}")

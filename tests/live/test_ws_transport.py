@@ -188,3 +188,29 @@ async def test_the_shared_replay_steps_loops_and_pauses_over_rest(live_server, h
             watcher.assert_picture_true()
             cleared = await client.put(f"{url}/loop", json={}, headers=user)
             assert "replay_loop" not in cleared.json()["data"]
+
+
+async def test_a_loop_and_an_until_survive_a_change_of_owner(live_settings, history, start_server):
+    low, high = history.first + timedelta(seconds=1), history.first + timedelta(seconds=3)
+    at = history.first + timedelta(seconds=2)
+    async with start_server(live_settings) as other:
+        async with start_server(live_settings) as owner:
+            async with owner.client() as client:
+                await ingest(client, history)
+                session_id = await new_session(client)
+            async with open_socket(owner.url, session_id, TOKEN) as owner_ws:
+                await _watch(owner_ws, history)
+                ws = await open_socket(other.url, session_id, TOKEN)
+                watcher = await _watch(ws, history)
+                await watcher.send(type="loop", **{"from": rfc3339(low), "to": rfc3339(high)}, id="l")
+                await watcher.send(type="until", at=rfc3339(at), id="u")
+                await watcher.until(of_type("status", reply_to="u"))
+        # The owner shut down (its lease given back): the next command makes this replica the owner.
+        async with ws:
+            await watcher.send(type="start", speed=4, id="go")
+            reply = await watcher.until(of_type("status", reply_to="go"), 15)
+            assert reply["loop"] == {"from": rfc3339(low), "to": rfc3339(high)}
+            assert reply["until"] == rfc3339(at)
+            await watcher.until(of_type("status", state="paused"))
+            await _reach(watcher, at)
+            watcher.assert_picture_true()
