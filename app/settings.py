@@ -112,6 +112,9 @@ class Settings:
     diff_seek_within_s: float = 600.0
     """A seek at most this far (event time) from a viewer's picture is sent as a diff, not a state
     (``MSR_DIFF_SEEK_WITHIN_S``; negative: never)."""
+    viewport_geometry_path: str = "geojson"
+    """Where an entity's geometry is in its ``entity_state``, for viewports: member names joined by dots
+    (``MSR_VIEWPORT_GEOMETRY_PATH``; a member holding a JSON string is parsed, as the demo's ``geojson``)."""
     ws_max_message_bytes: int = 64 * 1024
     """Largest WebSocket message a client may send; larger closes the connection with 1009
     (``MSR_WS_MAX_MESSAGE_BYTES``)."""
@@ -220,6 +223,11 @@ class Settings:
         ):
             _check(bool(_CLAIM_PATH.match(claim)), name, "must be a claim name or a dotted path of claim names")
         _check(bool(self.admin_role), "MSR_ADMIN_ROLE", "must not be empty")
+        _check(
+            all(self.viewport_geometry_path.split(".")),
+            "MSR_VIEWPORT_GEOMETRY_PATH",
+            "must be member names of entity_state joined by dots",
+        )
         _check(_positive(self.session_idle_timeout_s), "MSR_SESSION_IDLE_TIMEOUT_S", "must be > 0")
         _check(10 <= self.frame_interval_ms <= 10_000, "MSR_FRAME_INTERVAL_MS", "must be 10-10000")
         _check(0 <= self.database_read_wait_ms <= 60_000, "MSR_DATABASE_READ_WAIT_MS", "must be 0-60000")
@@ -331,6 +339,7 @@ class Settings:
             "viewer_history_frames": reader.parse("MSR_VIEWER_HISTORY_FRAMES", int, "an integer"),
             "viewer_history_bytes": reader.parse("MSR_VIEWER_HISTORY_BYTES", int, "an integer"),
             "diff_seek_within_s": reader.parse("MSR_DIFF_SEEK_WITHIN_S", float, "a number of seconds"),
+            "viewport_geometry_path": reader.parse("MSR_VIEWPORT_GEOMETRY_PATH", str, "member names joined by dots"),
             "ws_max_message_bytes": reader.parse("MSR_WS_MAX_MESSAGE_BYTES", int, "an integer"),
             "ws_rate_limit": reader.parse("MSR_WS_RATE_LIMIT", float, "a number of messages per second"),
             "ws_auth_timeout_s": reader.parse("MSR_WS_AUTH_TIMEOUT_S", float, "a number of seconds"),

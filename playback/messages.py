@@ -74,7 +74,7 @@ class Hello(_ServerMessage, tag="hello", frozen=True, kw_only=True):
     range_: Range = msgspec.field(name="range")
 
 
-class State(_ServerMessage, tag="state", frozen=True, kw_only=True):
+class State(_ServerMessage, tag="state", frozen=True, kw_only=True, omit_defaults=True):
     """One chunk (numbered from 1) of the full state at ``timestamp``."""
 
     seq: int
@@ -83,6 +83,8 @@ class State(_ServerMessage, tag="state", frozen=True, kw_only=True):
     """A pre-encoded JSON array of wire events (see :func:`encode_events`)."""
     chunk: int
     chunks: int
+    total: int | None = None
+    """For a viewer with a viewport, on the last chunk: how many entities the whole state has (inside or not)."""
 
 
 class Events(_ServerMessage, tag="events", frozen=True, kw_only=True, omit_defaults=True):
@@ -103,6 +105,8 @@ class Events(_ServerMessage, tag="events", frozen=True, kw_only=True, omit_defau
     """A pre-encoded JSON array of wire events (see :func:`encode_events`)."""
     conflated: bool = False
     seek: bool = False
+    total: int | None = None
+    """For a viewer with a viewport: how many entities exist at ``to``, inside the viewport or not."""
 
 
 class Status(_ServerMessage, tag="status", frozen=True, kw_only=True, omit_defaults=True):
@@ -150,6 +154,25 @@ class WireEvent(msgspec.Struct, frozen=True):
     op: Op
     entity_state: msgspec.Raw | None
     event_timestamp: str
+
+
+ViewChange = Literal["enter", "leave"]
+"""For a viewer with a viewport, an item's ``view``: the entity came into the viewport, or left it."""
+
+
+class Leave(msgspec.Struct, frozen=True):
+    """The item that takes an entity out of a viewer's viewport: a delete for the client, marked ``leave``."""
+
+    entity_id: str
+    table_name: str
+    event_timestamp: str
+    op: Op = "d"
+    entity_state: None = None
+    view: ViewChange = "leave"
+
+
+ENTER_PREFIX: Final = b'{"view":"enter",'
+"""Spliced in place of an item's opening brace to mark it as entering the viewport (the item is otherwise as is)."""
 
 
 # Client to server.
@@ -245,7 +268,37 @@ class Until(_ClientMessage, tag="until", frozen=True, kw_only=True):
         return None if self.at is None else to_micros(self.at)
 
 
-ClientMessage = Auth | Start | Stop | Seek | Speed | Resume | Step | LoopTo | Until
+
+
+def _longitude(value: float) -> bool:
+    return -180.0 <= value <= 180.0
+
+
+def _latitude(value: float) -> bool:
+    return -90.0 <= value <= 90.0
+
+
+class View(_ClientMessage, tag="view", frozen=True, kw_only=True):
+    """Show only the entities whose geometry intersects ``bbox`` (``[west, south, east, north]``); null: all.
+
+    ``west > east`` is a box across the antimeridian. Longitudes are within [-180, 180], latitudes within
+    [-90, 90], and ``south <= north``; anything else is refused as ``BAD_MESSAGE`` naming ``$.bbox``.
+    """
+
+    bbox: tuple[float, float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.bbox is None:
+            return
+        west, south, east, north = self.bbox
+        # NaN fails every comparison, so it is refused here too (JSON's 1e999 decodes as infinity).
+        if not (_longitude(west) and _longitude(east)):
+            raise ValueError("longitudes must be within [-180, 180] - at `$.bbox`")
+        if not (_latitude(south) and _latitude(north) and south <= north):
+            raise ValueError("latitudes must be within [-90, 90] with south <= north - at `$.bbox`")
+
+
+ClientMessage = Auth | Start | Stop | Seek | Speed | Resume | Step | LoopTo | Until | View
 
 _CLIENT_TYPES: Final = frozenset(kind.__struct_config__.tag for kind in get_args(ClientMessage))
 

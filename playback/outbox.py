@@ -33,7 +33,7 @@ messages handed out are kept (``history_frames`` / ``history_bytes``) so that a 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import msgspec
@@ -58,6 +58,8 @@ class EncodedFrame:
     conflated: bool = False
     seek: bool = False
     """The net change of a seek from ``from_`` to ``to`` (either way): upserts and deletes, not a slice of history."""
+    total: int | None = None
+    """For one viewer with a viewport: how many entities exist at ``to``, in view or not."""
 
     @classmethod
     def of(cls, frame: Frame, *, conflated: bool = False, seek: bool = False) -> EncodedFrame:
@@ -80,6 +82,7 @@ class EncodedFrame:
                 events=self.body,
                 conflated=self.conflated,
                 seek=self.seek,
+                total=self.total,
             )
         )
 
@@ -92,6 +95,8 @@ class StateChunk:
     chunk: int
     chunks: int
     entities: msgspec.Raw
+    total: int | None = None
+    """For one viewer with a viewport, on the last chunk: how many entities the state has, in view or not."""
 
     @classmethod
     def of(cls, position: int, events: msgspec.Raw | Iterable[ChangeEvent], *, chunk: int, chunks: int) -> StateChunk:
@@ -114,8 +119,13 @@ class StateChunk:
                 entities=self.entities,
                 chunk=self.chunk,
                 chunks=self.chunks,
+                total=self.total,
             )
         )
+
+
+Lens = Callable[[EncodedFrame | StateChunk], EncodedFrame | StateChunk]
+"""Rewrites what a viewer is handed out, for that viewer alone."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -174,6 +184,8 @@ class ViewerOutbox:
         """How many times pending frames were conflated."""
         self.resyncs = 0
         """How many times the viewer was sent a fresh state because it fell too far behind or resumed too late."""
+        self.lens: Lens | None = None
+        """Rewrites each payload as it is handed out (a viewport, :mod:`playback.viewport`); None: sent as is."""
 
     @property
     def pending_frames(self) -> int:
@@ -212,6 +224,16 @@ class ViewerOutbox:
         """Drop everything pending; the viewer gets a diff to ``position`` next when it is near, else the state."""
         near = self._pictured and abs(position - self._head) <= self._diff_within
         self._restart(StateNeeded(position, self._head if near else None))
+
+    def review(self) -> None:
+        """The lens changed what the viewer sees: after what is pending, a diff from the tail to itself is due.
+
+        The pump asks its diff reader for it (a viewport answers with what the change brings in and takes away).
+        A state or diff already due at the tail is enough: the lens rewrites it when it is handed out.
+        """
+        last = self._queue[-1] if self._queue else None
+        if not (isinstance(last, StateNeeded) and last.position == self._tail):
+            self._queue.append(StateNeeded(self._tail, self._tail))
 
     def _restart(self, marker: StateNeeded) -> None:
         position = marker.position
@@ -315,8 +337,11 @@ class ViewerOutbox:
         if merged.size > self._max_bytes // 2:
             self._resync()
             return
-        markers = [item for item in self._queue if isinstance(item, StateNeeded)]
-        self._queue = deque([*markers, merged])
+        # A state or seek is only ever due first; a review due later moves to the new tail, after the merged frame.
+        first = self._queue[0]
+        markers = [first] if isinstance(first, StateNeeded) else []
+        reviewed = any(isinstance(item, StateNeeded) for item in list(self._queue)[1:])
+        self._queue = deque([*markers, merged, *([StateNeeded(self._tail, self._tail)] if reviewed else [])])
         self._pending_frames = 1
         self._pending_bytes = merged.size
         self.conflations += 1
@@ -326,6 +351,8 @@ class ViewerOutbox:
         self.resyncs += 1
 
     def _hand_out(self, payload: EncodedFrame | StateChunk) -> bytes:
+        if self.lens is not None:
+            payload = self.lens(payload)
         seq = self._next_seq
         self._next_seq += 1
         self._history.append((seq, payload))

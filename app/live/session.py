@@ -34,6 +34,7 @@ from playback.messages import Ended, LoopRange, MessageId, Status, encode
 from playback.outbox import EncodedFrame
 from playback.ports import ClockStatus
 from playback.runner import PlaybackRunner, Viewer
+from playback.viewport import FrameIndexCache
 
 _MAX_UNPUBLISHED: Final = 256
 
@@ -111,6 +112,8 @@ class LiveSession:
     ended_message: bytes | None = None
     taking_over: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Held while this replica takes the session over: the lease loop and a command may both try at once."""
+    frame_indexes: FrameIndexCache = field(default_factory=FrameIndexCache)
+    """The bounds of the latest frames' events, read once for all the viewers with a viewport."""
 
     @property
     def runner(self) -> PlaybackRunner | None:

@@ -63,9 +63,11 @@ from playback.messages import (
     Step,
     Stop,
     Until,
+    View,
     decode_client,
     encode,
 )
+from playback.viewport import Box, change_view, geometry_reader, viewed_diffs
 from store.errors import NotFoundError, StoreUnavailableError
 
 _log = logging.getLogger("msr.ws")
@@ -229,7 +231,8 @@ class ReplayConnection:
             await self._close(*over.close)
             return False
         live = attachment.live
-        pump = asyncio.create_task(attachment.viewer.pump(self._send, live.source.state, live.source.seek_diff))
+        diffs = viewed_diffs(attachment.viewer.outbox, live.source.state, live.source.seek_diff)
+        pump = asyncio.create_task(attachment.viewer.pump(self._send, live.source.state, diffs))
         reader = asyncio.create_task(self._read(attachment, first))
         try:
             await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -297,6 +300,8 @@ class ReplayConnection:
                 await self._reauthenticate(attachment, token, message.id)
             case Resume():
                 self._refusal(attachment, NotAllowedError("resume only as the first message after hello"), message.id)
+            case View():
+                self._view(attachment, message)
             case _ if attachment.access != "control":
                 self._refusal(
                     attachment, ForbiddenError("this viewer may watch but not control the session"), message.id
@@ -316,6 +321,14 @@ class ReplayConnection:
             return
         if message.id is not None:
             attachment.viewer.notice(encode(status_message(status, reply_to=message.id)))
+
+    def _view(self, attachment: Attachment, message: View) -> None:
+        """A viewport for this viewer alone (watching is enough): the diff is queued, a ``status`` acknowledges it."""
+        box = None if message.bbox is None else Box(*message.bbox)
+        geometry = geometry_reader(self._settings.viewport_geometry_path)
+        change_view(attachment.viewer.outbox, box, geometry, attachment.live.frame_indexes)
+        # The status also wakes a paused viewer's pump, which then sends the diff.
+        attachment.viewer.status(encode(status_message(attachment.live.now(), reply_to=message.id)))
 
     async def _reauthenticate(self, attachment: Attachment, token: str, message_id: MessageId | None) -> None:
         # A fresh token for the same caller is fine (long connections outlive tokens); another caller is not.
