@@ -15,6 +15,8 @@ export interface WireEvent {
   op: "c" | "r" | "u" | "d";
   entity_state: unknown;
   event_timestamp: string;
+  /** For a viewer with a viewport: the entity came into it (a full upsert) or left it (a delete). */
+  view?: "enter" | "leave";
 }
 
 export interface HelloMessage {
@@ -34,6 +36,8 @@ export interface StateMessage {
   entities: WireEvent[];
   chunk: number;
   chunks: number;
+  /** With a viewport, on the last chunk: how many entities the state has, in view or not. */
+  total?: number;
 }
 
 export interface EventsMessage {
@@ -48,6 +52,8 @@ export interface EventsMessage {
    * Applied as upserts and deletes like any frame; the clock is then set to `to` (not only moved forward).
    */
   seek?: boolean;
+  /** With a viewport: how many entities exist at `to`, in view or not. */
+  total?: number;
 }
 
 export interface StatusMessage {
@@ -83,6 +89,7 @@ export type ClientMessage =
   | { type: "seek"; timestamp: string; id?: string | number }
   | { type: "speed"; speed: number; id?: string | number }
   | { type: "resume"; seq: number }
+  | { type: "view"; bbox: [number, number, number, number] | null; id?: string | number }
   | { type: "step"; direction?: "forward" | "back"; by?: "frame" | "event"; id?: string | number }
   | { type: "loop"; from?: string; to?: string; id?: string | number }
   | { type: "until"; at?: string; id?: string | number };

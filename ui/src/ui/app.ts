@@ -30,6 +30,7 @@ import { type Decision, DisplayClock, MAX_SPEED, MIN_SPEED, type PlayState } fro
 import { type ConnectionState, ReplaySocket, replaySocketUrl } from "../api/socket.js";
 import { MapView } from "../map/map.js";
 import { TrailLayer } from "../map/trails.js";
+import { ViewportReporter, viewportBox } from "../map/viewport.js";
 import { type EntityRecord, EntityStore } from "../model/entities.js";
 import { Trails } from "../model/trails.js";
 import { Metrics } from "./metrics.js";
@@ -129,6 +130,10 @@ export class App {
   private awaitingState = false;
   private shownSecond = -1;
   private shownCount = -1;
+  /** How many entities exist at the picture's instant, in view or not (the server's `total`); null: all are shown. */
+  private totalCount: number | null = null;
+  private shownTotal = -1;
+  private viewport!: ViewportReporter;
   private diagnosticsAt = 0;
   private histogramKey = "";
   private readonly el: Record<string, HTMLElement> = {};
@@ -156,6 +161,14 @@ export class App {
       onFlush: (ms, features) => this.metrics.record("flush", ms, features),
     });
     this.map.onFollowChange = (fid) => this.renderFollow(fid);
+    this.viewport = new ViewportReporter(
+      () => {
+        const bounds = this.map.map.getBounds();
+        return viewportBox(bounds.getWest(), bounds.getSouth(), bounds.getEast(), bounds.getNorth());
+      },
+      (bbox) => this.socket?.send({ type: "view", bbox }) ?? false,
+    );
+    this.map.map.on("moveend", () => this.viewport.moved());
     this.trailLayer = new TrailLayer(this.map.map, this.trails, (table) => this.store.colorOf(table));
     this.installKeyboard();
     this.renderAuth();
@@ -487,6 +500,7 @@ export class App {
         this.clock.set(Date.parse(message.position), now, message.state, message.speed);
         this.playState = message.state;
         if (decision.resuming) this.metrics.count("resumes");
+        this.viewport.reconnected();
         const window = this.windowRange;
         if (!window || window[0] < start || window[1] > end || this.attached?.kind === "rnr") this.setWindow(start, end, true);
         else void this.loadHistogram();
@@ -496,6 +510,7 @@ export class App {
         const { message } = decision;
         this.store.applyStateChunk(message.entities, message.chunk, message.chunks);
         if (message.chunk >= message.chunks) {
+          this.totalCount = message.total ?? null;
           this.clock.set(Date.parse(message.timestamp), now, this.clock.state, this.clock.speed);
           this.metrics.count("states");
           this.trails.clear();
@@ -511,14 +526,17 @@ export class App {
       case "events": {
         const { message } = decision;
         this.store.applyEvents(message.events);
-        if (message.seek) {
+        this.totalCount = message.total ?? null;
+        // The answer to a new viewport (a seek frame from the position to itself) moves neither clock nor trails.
+        const viewportAnswer = message.seek === true && message.from === message.to;
+        if (message.seek && !viewportAnswer) {
           // A diff-seek replaces the state a seek used to bring: the picture is now the one at `to`, and the
           // trails of before the jump are no path.
           this.clock.set(Date.parse(message.to), now, this.clock.state, this.clock.speed);
           this.metrics.count("diff seeks");
           this.trails.clear();
           this.awaitingState = false;
-        } else {
+        } else if (!viewportAnswer) {
           if (this.trailLayer.enabled) this.trails.addEvents(message.events);
           this.clock.advanceTo(Date.parse(message.to), now);
         }
@@ -834,7 +852,15 @@ export class App {
     const position = h("div", { class: "clock", "data-testid": "position", "aria-live": "off" }, "—");
     const status = h("div", { class: "status", "data-testid": "status", role: "status" }, "signed out");
     const count = h("span", { "data-testid": "entity-count" }, "0");
-    const entities = h("div", { class: "count", title: "Entities in the picture" }, count, h("span", { class: "muted" }, " entities"));
+    const total = h("span", { "data-testid": "total-count" }, "0");
+    const entities = h(
+      "div",
+      { class: "count", "data-testid": "view-count", title: "Entities in the map's view / entities in the session at this instant" },
+      count,
+      h("span", { class: "muted" }, " in view / "),
+      total,
+      h("span", { class: "muted" }, " total"),
+    );
     const canvas = h("canvas", {
       class: "timeline",
       "data-testid": "seek",
@@ -876,7 +902,7 @@ export class App {
         if (event.key === "Enter") this.applyWindowInputs();
       });
     }
-    Object.assign(this.el, { play, pause, back, forward, frameBack, frameForward, loop, until, speed, position, status, count, from, to, apply, histogramNote, rangeInfo });
+    Object.assign(this.el, { play, pause, back, forward, frameBack, frameForward, loop, until, speed, position, status, count, total, from, to, apply, histogramNote, rangeInfo });
     this.timeline = new Timeline({ canvas, onSeek: (ms) => this.seek(ms), onUntil: (ms) => this.setUntil(ms), colorOf: (table) => this.store.colorOf(table) });
     this.bookmarks = new Bookmarks({
       track: bookmarkTrack,
@@ -1065,6 +1091,11 @@ export class App {
     if (this.store.size !== this.shownCount) {
       this.shownCount = this.store.size;
       this.el["count"]!.textContent = String(this.store.size);
+    }
+    const total = this.totalCount ?? this.store.size;
+    if (total !== this.shownTotal) {
+      this.shownTotal = total;
+      this.el["total"]!.textContent = String(total);
     }
     requestAnimationFrame(() => this.tick());
   }
