@@ -10,9 +10,12 @@
 - G9 seek to a random T while playing on data set M: from sending ``seek`` to the last chunk of the ``state`` (or
   the diff-seek frame, when T is near), against G1 (``GET /replay/state``) at the same T; and the diff-seek
   latency: a seek 5 minutes back from there, to its ``events`` frame flagged ``seek``;
-- G10 server RSS per idle viewer (paused sessions).
+- G10 server RSS per idle viewer (paused sessions);
+- G11 the viewport filter: one session of M at 100x to 100 viewers, first with no box (the baseline, same run),
+  then each with its own box: server CPU per delivered event, and its ratio to the baseline's.
 
 ``python -m bench.playback --throughput`` measures only F2, G4 and G6 (data set P alone, a minute);
+``python -m bench.playback --viewport`` measures only G11 (data set M alone).
 ``--profile DIR`` also records a py-spy profile of the server during G4 and G6 (``DIR/g4.txt``, ``DIR/g6.txt``, in
 py-spy's collapsed-stack format; py-spy must be installed, ``pip install py-spy``).
 
@@ -76,6 +79,9 @@ G7_SESSIONS = 20
 G7_VIEWERS = 5
 G7_WINDOW_S = 8.0
 G9_SEEKS = 15
+G11_VIEWERS = 100
+G11_SPEED = 100
+G11_WINDOW_S = 8.0
 G10_SESSIONS = 20
 G10_VIEWERS = 10
 WARMUP_S = 1.5
@@ -581,16 +587,124 @@ async def seek_only(database_url: str, redis_url: str, loads: dict[str, float], 
             report_seek(loads, await measure_seek(url, client, instants))
 
 
+def _viewport_boxes(count: int) -> list[list[float]]:
+    """``count`` different boxes over the data's area (Singapore), each about a sixth of it, seeded."""
+    rng = random.Random(SEED)
+    boxes = []
+    for _ in range(count):
+        west, south = rng.uniform(103.62, 103.85), rng.uniform(1.26, 1.37)
+        boxes.append([round(west, 5), round(south, 5), round(west + 0.14, 5), round(south + 0.07, 5)])
+    return boxes
+
+
+async def _delivery_window(viewers: list[Viewer], pid: int) -> dict[str, float]:
+    """Events delivered to ``viewers`` and server CPU over one window, after a warm-up."""
+    await asyncio.sleep(WARMUP_S)
+    events0, cpu0, started = sum(v.events for v in viewers), cpu_seconds(pid), time.perf_counter()
+    await asyncio.sleep(G11_WINDOW_S)
+    elapsed, cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu0
+    events = sum(v.events for v in viewers) - events0
+    return {
+        "events_delivered": events,
+        "events_per_s": events / elapsed,
+        "server_cpu_cores": cpu / elapsed,
+        "server_cpu_us_per_event": cpu * 1e6 / max(1, events),
+    }
+
+
+async def measure_viewport(url: str, client: Client, pid: int) -> dict[str, Any]:
+    """G11: M at 100x to 100 viewers, unfiltered (baseline) then each with its own box; CPU per delivered event."""
+    session_id = await client.session("g11")
+    viewers = await attach(url, client, "g11", session_id, G11_VIEWERS)
+    await viewers[0].send(type="start", speed=G11_SPEED)
+    unfiltered = await _delivery_window(viewers, pid)
+    for viewer, box in zip(viewers, _viewport_boxes(G11_VIEWERS), strict=True):
+        await viewer.send(type="view", bbox=box)
+    boxed = await _delivery_window(viewers, pid)
+    await viewers[0].send(type="stop")
+    await close_all(viewers)
+    return {
+        "viewers": G11_VIEWERS,
+        "speed": G11_SPEED,
+        "unfiltered": unfiltered,
+        "boxed": boxed,
+        "cpu_per_event_ratio": boxed["server_cpu_us_per_event"] / unfiltered["server_cpu_us_per_event"],
+        "server_cpu_ratio": boxed["server_cpu_cores"] / unfiltered["server_cpu_cores"],
+    }
+
+
+def report_viewport(g11: dict[str, Any], g4: dict[str, float] | None) -> list[tuple[str, str, str, str]]:
+    """The G11 rows (and the figures are written with the rest, or alone with ``--viewport``)."""
+    unfiltered, boxed = g11["unfiltered"], g11["boxed"]
+    rows = [
+        (
+            f"G11 M at {G11_SPEED}x, {G11_VIEWERS} viewers: no box / own boxes, events/s delivered (all viewers)",
+            f"{unfiltered['events_per_s']:,.0f} / {boxed['events_per_s']:,.0f}",
+            "-",
+            "",
+        ),
+        (
+            "G11 server CPU per delivered event, no box / own boxes; ratio",
+            f"{unfiltered['server_cpu_us_per_event']:.1f} / {boxed['server_cpu_us_per_event']:.1f} us; "
+            f"{g11['cpu_per_event_ratio']:.2f}x",
+            "-",
+            "",
+        ),
+        (
+            "G11 server CPU, no box / own boxes",
+            f"{unfiltered['server_cpu_cores']:.2f} / {boxed['server_cpu_cores']:.2f} cores",
+            "-",
+            "",
+        ),
+    ]
+    if g4 is not None:
+        ratio = boxed["server_cpu_us_per_event"] / g4["server_cpu_us_per_event"]
+        rows.append(("G11 CPU per delivered event, ratio to G4's", f"{ratio:.2f}x", "<= 2x", _yes(ratio <= 2)))
+    return rows
+
+
+async def viewport_only() -> None:
+    """``--viewport``: load M, run G11 on a server of its own, and report it."""
+    spec_m = DATASETS["M"]
+    end_m = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    with backends() as services:
+        database_url = await fresh_database(services.database_url)
+        try:
+            started = time.perf_counter()
+            await load_bench_data(database_url, spec_m, M_TENANT, end_m, SEED)
+            print(f"loaded M: {spec_m.events:,} events in {time.perf_counter() - started:.0f} s")
+            await settle_background_jobs(database_url, services.redis_url)
+            env = {
+                "MSR_DATABASE_URL": database_url,
+                "MSR_REDIS_URL": services.redis_url,
+                "MSR_JWT_SECRET": SECRET,
+                "MSR_DB_POOL_MAX": "20",
+                "MSR_REDIS_PREFIX": f"bench{uuid.uuid4().hex[:6]}:",
+            }
+            with server_process(env) as url:
+                async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+                    await Client(http, M_TENANT).raise_session_limit()
+                    g11 = await measure_viewport(url, Client(http, M_TENANT), server_pid(url))
+        finally:
+            await drop_database(services.database_url, database_url)
+    rows = report_viewport(g11, None)
+    write_result("playback-viewport", {"G11": g11}, [(r[0], r[1], f"{r[2]}: {r[3]}" if r[3] else r[2]) for r in rows])
+
+
 def _options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.playback", description=__doc__.split("\n", 1)[0])
     parser.add_argument("--throughput", action="store_true", help="only F2, G4 and G6, on data set P")
     parser.add_argument("--seek", action="store_true", help="only G9 (seeks and diff-seeks), on data set M")
+    parser.add_argument("--viewport", action="store_true", help="only G11 (the viewport filter), on data set M")
     parser.add_argument("--profile", type=Path, help="record py-spy profiles of the server during G4 and G6 here")
     return parser.parse_args()
 
 
 async def main() -> None:
     options = _options()
+    if options.viewport:
+        await viewport_only()
+        return
     spec_m = DATASETS["M"]
     end = datetime.now(UTC).replace(second=0, microsecond=0)
     end_m = end.replace(minute=0)
@@ -651,9 +765,10 @@ async def main() -> None:
                     g10 = await measure_idle_memory(url, Client(http, DENSE_TENANT), pid)
                     g7 = await measure_timing(url, Client(http, M_TENANT))
                     g9 = await measure_seek(url, Client(http, M_TENANT), instants)
+                    g11 = await measure_viewport(url, Client(http, M_TENANT), pid)
         finally:
             await drop_database(services.database_url, database_url)
-    report(loads, f2, f4, f6, g4, g5, g6, g7, g9, g10)
+    report(loads, f2, f4, f6, g4, g5, g6, g7, g9, g10, g11)
 
 
 def _yes(met: bool) -> str:
@@ -734,7 +849,7 @@ def report_seek(loads, g9) -> None:
     )
 
 
-def report(loads, f2, f4, f6, g4, g5, g6, g7, g9, g10) -> None:
+def report(loads, f2, f4, f6, g4, g5, g6, g7, g9, g10, g11) -> None:
     f4_100 = f4[-1]["frames_per_s"]
     g4_ratio = g4["events_per_s"] / f2["rows_per_s"]
     g5_ratio = g5["server_frames_per_s"] / f4_100
@@ -753,6 +868,7 @@ def report(loads, f2, f4, f6, g4, g5, g6, g7, g9, g10) -> None:
         "G7": g7,
         "G9": g9,
         "G10": g10,
+        "G11": g11,
     }
     rows = [
         ("load P (400k events, 20 min) / M (1M events, 7 days)", f"{loads['P']:.0f} / {loads['M']:.0f} s", "-", ""),
@@ -851,6 +967,7 @@ def report(loads, f2, f4, f6, g4, g5, g6, g7, g9, g10) -> None:
             "<= 64 KiB",
             _yes(g10["kib_per_viewer"] <= 64),
         ),
+        *report_viewport(g11, g4),
     ]
     # The goal column says whether it was met, so the one printed table is the one docs/performance.md shows.
     write_result("playback", figures, [(r[0], r[1], f"{r[2]}: {r[3]}" if r[3] else r[2]) for r in rows])

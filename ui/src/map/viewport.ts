@@ -31,15 +31,18 @@ export function viewportBox(west: number, south: number, east: number, north: nu
 export class ViewportReporter {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private sent: string | null = null;
+  /** How many times the map rested, and how many viewports were sent (for the diagnostics). */
+  readonly counts = { moves: 0, sent: 0 };
 
   constructor(
-    private readonly current: () => Bbox | null,
+    readonly current: () => Bbox | null,
     private readonly send: (bbox: Bbox | null) => boolean,
     private readonly delayMs = VIEWPORT_DEBOUNCE_MS,
   ) {}
 
   /** The map moved: send its viewport once it has rested. */
   moved(): void {
+    this.counts.moves += 1;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = null;
@@ -57,6 +60,9 @@ export class ViewportReporter {
     const bbox = this.current();
     const key = JSON.stringify(bbox);
     if (key === this.sent) return;
-    if (this.send(bbox)) this.sent = key;
+    if (this.send(bbox)) {
+      this.sent = key;
+      this.counts.sent += 1;
+    }
   }
 }

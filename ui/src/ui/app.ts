@@ -1127,6 +1127,7 @@ export class App {
       following: () => this.map.following,
       mapReady: () => this.map.map.loaded(),
       mapInstance: () => this.map.map,
+      viewport: () => ({ ...this.viewport.counts, box: this.viewport.current() }),
     };
   }
 }
