@@ -220,14 +220,10 @@ class Settings:
             ("MSR_USER_CLAIM", self.user_claim),
             ("MSR_TENANT_CLAIM", self.tenant_claim),
             ("MSR_ROLES_CLAIM", self.roles_claim),
+            ("MSR_VIEWPORT_GEOMETRY_PATH", self.viewport_geometry_path),
         ):
-            _check(bool(_CLAIM_PATH.match(claim)), name, "must be a claim name or a dotted path of claim names")
+            _check(bool(_CLAIM_PATH.match(claim)), name, "must be a name or a dotted path of names")
         _check(bool(self.admin_role), "MSR_ADMIN_ROLE", "must not be empty")
-        _check(
-            all(self.viewport_geometry_path.split(".")),
-            "MSR_VIEWPORT_GEOMETRY_PATH",
-            "must be member names of entity_state joined by dots",
-        )
         _check(_positive(self.session_idle_timeout_s), "MSR_SESSION_IDLE_TIMEOUT_S", "must be > 0")
         _check(10 <= self.frame_interval_ms <= 10_000, "MSR_FRAME_INTERVAL_MS", "must be 10-10000")
         _check(0 <= self.database_read_wait_ms <= 60_000, "MSR_DATABASE_READ_WAIT_MS", "must be 0-60000")

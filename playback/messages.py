@@ -268,8 +268,6 @@ class Until(_ClientMessage, tag="until", frozen=True, kw_only=True):
         return None if self.at is None else to_micros(self.at)
 
 
-
-
 def _longitude(value: float) -> bool:
     return -180.0 <= value <= 180.0
 
