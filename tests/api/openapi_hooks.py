@@ -19,6 +19,7 @@ STATE_DEPENDENT: dict[tuple[str, str | None], str] = {
     ("TIMESTAMP_OUT_OF_RANGE", None): "the playback range moves with the clock and the tenant's data",
     ("INVALID_PLAYBACK_WINDOW", None): "the longest window is the runtime setting max_playback_range",
     ("VALIDATION_ERROR", "cursor"): "a cursor is valid only when this server gave it",
+    ("VALIDATION_ERROR", "session_id"): "a user names the session in X-Session-ID or session_id (one of two places)",
     ("VALIDATION_ERROR", "filter_tables"): "filter_tables and filter_min_timestamp go together",
     ("VALIDATION_ERROR", "filter_min_timestamp"): "filter_tables and filter_min_timestamp go together",
     ("VALIDATION_ERROR", "start"): "start must not be after end",
