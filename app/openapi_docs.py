@@ -199,7 +199,11 @@ def _statuses(handler: HTTPRouteHandler, operation: dict[str, Any], method: str)
         statuses.add(400)
     if reads_body:
         statuses.add(413)
-    if any(parameter["in"] == "path" for parameter in operation.get("parameters", ())):
+    # A path identity (a UUID) may name nothing the caller can see; other path values (a user id) are not looked up.
+    if any(
+        parameter["in"] == "path" and parameter["schema"].get("format") == "uuid"
+        for parameter in operation.get("parameters", ())
+    ):
         statuses.add(404)
     return statuses
 
@@ -225,7 +229,7 @@ def complete_document(app: Litestar, document: dict[str, Any]) -> dict[str, Any]
 
     Every operation lists each error status it can answer with the error envelope of SPEC section 7 (statuses a
     route declares itself, such as 409 or 429, plus those its handler implies: 400 for parameters or a body, 401
-    and 403 behind a token, 404 for a path identity, 413 for a body, 503 for a dependency, 500 always); a route
+    and 403 behind a token, 404 for a path identity (a UUID), 413 for a body, 503 for a dependency, 500 always); a route
     that takes no token declares no security; parameters get their types from :data:`PARAMETER_SCHEMAS`; bodies
     their model's schema. Idempotent: the cached document may be finished again.
     """
