@@ -14,7 +14,7 @@ NODE_ENV_PATH := PATH="$(abspath $(BIN)):$$PATH"
 UI_SOURCES := $(shell find ui/src ui/tests -type f 2>/dev/null) ui/package.json ui/package-lock.json ui/build.mjs ui/tsconfig.json
 UI_STAMP := static/build/.built
 
-.PHONY: help run test lint types imports unit ui ui-test chromium nginx redis-server lock bench clean
+.PHONY: help run test lint types imports unit ui ui-test openapi chromium nginx redis-server lock bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -46,6 +46,11 @@ $(UI_STAMP): $(UI_SOURCES) ui/node_modules/.package-lock.json
 	touch $@
 
 ui: $(UI_STAMP) ## build the browser UI (ui/ -> static/build) with the venv's Node.js; skipped when up to date
+
+# The UI's client is typed against the OpenAPI document, committed as ui/src/api/openapi.json (tests/api check that it
+# is current); `npm run check` turns it into src/api/schema.d.ts with openapi-typescript.
+openapi: $(VENV)/.installed-run ## rewrite ui/src/api/openapi.json from the routes (`msr openapi`, no server needed)
+	$(BIN)/msr openapi > ui/src/api/openapi.json.tmp && mv ui/src/api/openapi.json.tmp ui/src/api/openapi.json
 
 ui-test: $(UI_STAMP) ## type-check the UI and run its unit tests (node --test)
 	cd ui && $(NODE_ENV_PATH) npm run --silent check

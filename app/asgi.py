@@ -12,7 +12,6 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from app.auth import Authenticator
@@ -26,12 +25,13 @@ from app.domain.sessions import SessionLiveness, SessionService
 from app.errors import EXCEPTION_HANDLERS
 from app.live.presence import PUBLISH_EVERY_S
 from app.metrics import count_http_response, database_read
+from app.openapi_docs import CompleteJsonRenderPlugin
 from app.routes import API_ROUTES
 from app.routes.metrics import metrics_lifespan
 from app.routes.ui import ui_router
 from app.services import Services, provide_admin, provide_principal, provide_services
 from app.settings import ConfigError, Settings
-from app.web import add_correlation_header, bind_correlation_id, utc_now
+from app.web import add_correlation_header, bind_correlation_id, complete_allow_header, utc_now
 from store.capture import CaptureRepository
 from store.migrate import migrate
 from store.partitions import maintain_partitions, prepare_event_storage
@@ -171,7 +171,7 @@ def create_app(settings: Settings) -> Litestar:
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         before_request=bind_correlation_id,
-        before_send=[add_correlation_header, count_http_response],
+        before_send=[add_correlation_header, complete_allow_header, count_http_response],
         cors_config=cors,
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,
@@ -183,7 +183,8 @@ def create_app(settings: Settings) -> Litestar:
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
             ),
             security=[{"bearer": []}],
-            # The document itself at /schema (and /schema/openapi.json): the HTML viewers load from a CDN.
-            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
+            # The document itself at /schema (and /schema/openapi.json): the HTML viewers load from a CDN. Each
+            # operation's security, error answers and parameter types are finished in app.openapi_docs.
+            render_plugins=[CompleteJsonRenderPlugin(path=["/", "/openapi.json"])],
         ),
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import json
 import logging
 import os
 import secrets
@@ -243,11 +245,27 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _openapi(settings: Settings) -> int:
+    """Print the OpenAPI document the server serves at ``/schema``; nothing is connected to."""
+    from app.asgi import create_app  # noqa: PLC0415 - keeps the other commands light
+    from app.openapi_docs import openapi_document  # noqa: PLC0415
+
+    # create_app connects nothing until its lifespan starts: placeholder URLs are never used.
+    unconnected = dataclasses.replace(
+        settings,
+        database_url=settings.database_url or "postgresql://unused",
+        redis_url=settings.redis_url or "redis://unused",
+    )
+    print(json.dumps(openapi_document(create_app(unconnected)), indent=2, sort_keys=True))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="msr", description="MSR multi-session replay server")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the server (embedded PostgreSQL/Redis unless their URLs are set)")
     commands.add_parser("migrate", help="apply the database migrations and exit")
+    commands.add_parser("openapi", help="print the OpenAPI document of /schema (JSON) without starting a server")
     token = commands.add_parser("token", help="mint a development token with MSR_JWT_SECRET or the dev secret")
     token.add_argument("--user", required=True, help="user id (the 'sub' claim)")
     token.add_argument("--tenant", required=True, help="tenant id (a UUID)")
@@ -279,6 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(settings)
         if args.command == "migrate":
             return _migrate(settings)
+        if args.command == "openapi":
+            return _openapi(settings)
         if args.command == "demo":
             return _demo(settings)
         if args.command == "bench-data":

@@ -51,6 +51,24 @@ async def add_correlation_header(message: Message, scope: Scope) -> None:
             headers[CORRELATION_HEADER] = correlation_id_of(scope)
 
 
+async def complete_allow_header(message: Message, scope: Scope) -> None:
+    """``before_send`` hook: an ``OPTIONS`` answer's ``Allow`` names every method of its path.
+
+    Litestar's automatic ``OPTIONS`` answer lists only the methods of the first handlers registered on a path, so a
+    path whose ``GET`` and ``DELETE`` live in separate handlers would otherwise hide one of them.
+    """
+    if message["type"] != "http.response.start" or scope.get("method") != "OPTIONS":
+        return
+    handler = scope.get("route_handler")
+    if handler is None:
+        return
+    by_path = scope["litestar_app"].route_handler_method_map
+    methods = sorted({str(method) for path in handler.paths for method in by_path.get(path, {})})
+    headers = MutableScopeHeaders.from_message(message)
+    if methods and "allow" in headers:
+        headers["Allow"] = ", ".join(methods)
+
+
 def utc_now() -> datetime:
     """The current instant, timezone-aware, in UTC."""
     return datetime.now(UTC)
@@ -84,8 +102,12 @@ def envelope(
     return Response(content=body, status_code=status_code, headers=headers, media_type="application/json")
 
 
+EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+"""The earliest instant the API takes: PostgreSQL reads the first days of year 1 back without their zone."""
+
+
 def parse_rfc3339(text: str) -> datetime | None:
-    """Parse an RFC3339 instant that names its zone; None when malformed or naive."""
+    """Parse an RFC3339 instant that names its zone, from 1970 on; None when malformed, naive or earlier."""
     candidate = text.strip()
     if candidate.endswith(("z", "Z")):
         candidate = candidate[:-1] + "+00:00"
@@ -93,8 +115,8 @@ def parse_rfc3339(text: str) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(candidate)
-    except ValueError:
+        # An offset can carry the first or last day past datetime's range (0001-01-01T00:00:00+01:00).
+        instant = None if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    if moment.tzinfo is None:
-        return None
-    return moment.astimezone(UTC)
+    return instant if instant is not None and instant >= EARLIEST_INSTANT else None

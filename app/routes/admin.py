@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Request, Response, get, put
 
-from app.domain.admin_settings import parse_settings_update, settings_as_json
+from app.domain.admin_settings import SettingsUpdate, parse_settings_update, settings_as_json
 from app.services import PrincipalDep, ServicesDep
 from app.web import envelope
 
@@ -18,7 +18,13 @@ async def get_settings(admin: PrincipalDep, services: ServicesDep) -> Response[d
     return envelope(settings_as_json(dataclasses.asdict(services.runtime.current)), "Get settings successfully")
 
 
-@put("/admin/settings", tags=["admin"], summary="Update the configuration", status_code=200)
+@put(
+    "/admin/settings",
+    tags=["admin"],
+    summary="Update the configuration",
+    status_code=200,
+    opt={"request_body": SettingsUpdate},
+)
 async def put_settings(
     admin: PrincipalDep, services: ServicesDep, request: Request[Any, Any, Any]
 ) -> Response[dict[str, Any]]:

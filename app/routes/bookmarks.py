@@ -9,7 +9,7 @@ import base64
 import binascii
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import delete, get, post
@@ -19,6 +19,7 @@ from litestar.response import Response
 from app.auth import Principal
 from app.domain.replay import parse_instant
 from app.errors import not_found, validation_error
+from app.openapi_docs import Instant, page_size_parameter
 from app.routes.sessions import parse_uuid
 from app.services import PrincipalDep, ServicesDep
 from app.web import envelope, parse_rfc3339, rfc3339
@@ -37,6 +38,19 @@ class BookmarkRequest(msgspec.Struct, forbid_unknown_fields=True):
     """Required: the instant, RFC3339 with a zone."""
     note: str = ""
     """Up to 500 characters."""
+
+
+class BookmarkBody(msgspec.Struct, forbid_unknown_fields=True):
+    """What ``POST /bookmarks`` accepts (:class:`BookmarkRequest` reads it, so that a 400 names the field)."""
+
+    at: Instant
+    note: Annotated[str, msgspec.Meta(max_length=MAX_NOTE)] = ""
+
+
+Limit = Annotated[
+    str | None,
+    page_size_parameter("limit", f"bookmarks per page (default {_DEFAULT_LIMIT})", _MAX_LIMIT),
+]
 
 
 def bookmark_json(bookmark: Bookmark) -> dict[str, Any]:
@@ -77,7 +91,13 @@ def _limit(raw: str | None) -> int:
     return int(raw)
 
 
-@post("/bookmarks", tags=["bookmarks"], summary="Bookmark an instant", status_code=201)
+@post(
+    "/bookmarks",
+    tags=["bookmarks"],
+    summary="Bookmark an instant",
+    status_code=201,
+    opt={"request_body": BookmarkBody},
+)
 async def create_bookmark(
     principal: PrincipalDep, services: ServicesDep, data: JSONBody[BookmarkRequest]
 ) -> Response[dict[str, Any]]:
@@ -97,7 +117,7 @@ async def list_bookmarks(
     services: ServicesDep,
     start: FromQuery[str | None] = None,
     end: FromQuery[str | None] = None,
-    limit: FromQuery[str | None] = None,
+    limit: Limit = None,
     cursor: FromQuery[str | None] = None,
 ) -> Response[dict[str, Any]]:
     """The caller's bookmarks with ``start <= at <= end`` (each optional) in time order.

@@ -101,7 +101,12 @@ async def get_configuration(admin: PrincipalDep, services: ServicesDep) -> Respo
     return envelope(shown, "Get configuration successfully")
 
 
-@put("/v1/configuration/snapshot-interval", tags=["configuration"], summary="Update the snapshot schedule")
+@put(
+    "/v1/configuration/snapshot-interval",
+    tags=["configuration"],
+    summary="Update the snapshot schedule",
+    opt={"request_body": SnapshotIntervalBody},
+)
 async def put_snapshot_interval(
     admin: PrincipalDep, services: ServicesDep, request: Request[Any, Any, Any]
 ) -> Response[dict[str, Any]]:
@@ -116,7 +121,12 @@ async def put_snapshot_interval(
     return envelope(_shown(config), "Updated snapshot interval successfully")
 
 
-@put("/v1/configuration/snapshot-list-tables", tags=["configuration"], summary="Update the snapshot tables")
+@put(
+    "/v1/configuration/snapshot-list-tables",
+    tags=["configuration"],
+    summary="Update the snapshot tables",
+    opt={"request_body": SnapshotListTablesBody},
+)
 async def put_snapshot_list_tables(
     admin: PrincipalDep, services: ServicesDep, request: Request[Any, Any, Any]
 ) -> Response[dict[str, Any]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import get, post
@@ -20,6 +20,7 @@ from app.auth import Principal
 from app.domain.exports import EXPORT, ExportFormat, ExportSpec
 from app.domain.replay import check_in_range, check_window, parse_filters, parse_instant, playback_range
 from app.errors import ApiError, ErrorCode, not_found, validation_error
+from app.openapi_docs import Body, Instant, StreamedAnswer, TableFilter, errors
 from app.routes.sessions import parse_uuid
 from app.services import PrincipalDep, Services, ServicesDep
 from app.web import envelope, rfc3339, utc_now
@@ -40,6 +41,30 @@ class ExportRequest(msgspec.Struct, forbid_unknown_fields=True):
     tables: str | list[str] | None = None
     filter_tables: str | list[str] | None = None
     filter_min_timestamp: str | None = None
+
+
+class ExportBody(msgspec.Struct, forbid_unknown_fields=True):
+    """What ``POST /replay/exports`` accepts (:class:`ExportRequest` reads it, so that a 400 names the field)."""
+
+    start: Instant
+    end: Instant
+    format: Literal["ndjson", "mcap"] = "ndjson"
+    tables: TableFilter = None
+    filter_tables: TableFilter = None
+    filter_min_timestamp: Instant | None = None
+
+
+_FILE_HEADERS = {
+    "Accept-Ranges": "bytes",
+    "ETag": "the export's id, for If-Range",
+    "Content-Disposition": "attachment; filename=export-{id}.ndjson or .mcap",
+    "Content-Range": "206 only: the bytes sent, of the whole file",
+}
+_FILE_ANSWER = StreamedAnswer(
+    "the file (200 whole, 206 the requested range): NDJSON, or MCAP as application/octet-stream",
+    {"application/x-ndjson": Body(), "application/octet-stream": Body()},
+    _FILE_HEADERS,
+)
 
 
 def _comma(value: str | list[str] | None) -> str | None:
@@ -98,7 +123,13 @@ def _spec(data: ExportRequest, services: Services, earliest: Any) -> ExportSpec:
     return ExportSpec(start, end, filters, ExportFormat(data.format))
 
 
-@post("/replay/exports", tags=["exports"], summary="Export a replay window (NDJSON or MCAP)", status_code=202)
+@post(
+    "/replay/exports",
+    tags=["exports"],
+    summary="Export a replay window (NDJSON or MCAP)",
+    status_code=202,
+    opt={"request_body": ExportBody},
+)
 async def create_export(
     principal: PrincipalDep, services: ServicesDep, data: JSONBody[ExportRequest]
 ) -> Response[dict[str, Any]]:
@@ -175,6 +206,8 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     tags=["exports"],
     summary="Download an export's file (resumable with Range)",
     response_description="the file: 200 whole, or 206 with the requested range",
+    responses=errors(409, 416),
+    opt={"answers": {200: _FILE_ANSWER, 206: _FILE_ANSWER}},
 )
 async def download_export(
     principal: PrincipalDep,

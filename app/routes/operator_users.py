@@ -13,12 +13,12 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Response, delete, get
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath, PathParameter, QueryParameter
 
 from app.auth import Principal
 from app.domain.replay import parse_instant
 from app.errors import forbidden, not_found, validation_error
-from app.openapi_docs import answer, errors
+from app.openapi_docs import answer, errors, page_size_parameter
 from app.routes.operator_schemas import (
     ActivityListEnvelope,
     JobEnvelope,
@@ -26,7 +26,7 @@ from app.routes.operator_schemas import (
     UserSessionListEnvelope,
 )
 from app.routes.operators import Page, TenantFilter, job_json
-from app.routes.sessions import page_json, parse_sort, parse_uuid, positive_int, session_json
+from app.routes.sessions import SessionSort, page_json, parse_sort, parse_uuid, positive_int, session_json
 from app.services import PrincipalDep, ServicesDep
 from app.web import envelope, rfc3339
 from store.activity import ACTIONS, ActivityEntry, ActivityLog, ActivityQuery
@@ -34,22 +34,31 @@ from store.sessions import SessionQuery, SessionRepository, SessionRow
 
 _MAX_USER_ID = 256
 _MAX_SIZE = 200
+_ACTION = "|".join(ACTIONS)
+UserId = Annotated[
+    str,
+    PathParameter(
+        title="user_id",
+        description="the user's id (the token's subject), 1 to 256 characters",
+        schema_extra={"minLength": 1, "maxLength": _MAX_USER_ID, "pattern": r"\S"},
+    ),
+]
 
 Size = Annotated[
     str | None,
-    QueryParameter(name="size", description="items per page, 1 to 200 (default 20)", schema_extra={"type": "integer"}),
+    page_size_parameter("size", "items per page, 1 to 200 (default 20)", _MAX_SIZE),
 ]
 Start = Annotated[
     str | None, QueryParameter(name="start", description="from this instant on (RFC3339 with a zone), inclusive")
 ]
 End = Annotated[str | None, QueryParameter(name="end", description="before this instant (RFC3339 with a zone)")]
-Sort = Annotated[
-    list[str] | None,
-    QueryParameter(name="sort", description="column,direction such as created_at,desc (may repeat)"),
-]
 Types = Annotated[
     str | None,
-    QueryParameter(name="type", description="comma list of entry types: " + ", ".join(ACTIONS)),
+    QueryParameter(
+        name="type",
+        description="comma list of entry types: " + ", ".join(ACTIONS),
+        schema_extra={"pattern": rf"^[\s,]*({_ACTION})\s*(,[\s,]*({_ACTION})\s*)*[\s,]*$"},
+    ),
 ]
 
 
@@ -87,7 +96,7 @@ def _window(start: str | None, end: str | None) -> tuple[Any, Any]:
     },
 )
 async def erase_user(
-    user_id: FromPath[str], admin: PrincipalDep, services: ServicesDep, tenant_id: TenantFilter = None
+    user_id: UserId, admin: PrincipalDep, services: ServicesDep, tenant_id: TenantFilter = None
 ) -> Response[dict[str, Any]]:
     """Schedule the erasure of the user's sessions, activity and attributions; its job (see docs/decisions.md)."""
     scheduled = await services.erasures.schedule(admin, _tenant(admin, tenant_id), _user(user_id))
@@ -114,14 +123,14 @@ def _user_session_json(row: SessionRow) -> dict[str, Any]:
     responses={200: answer(UserSessionListEnvelope, "a page of the user's sessions"), **errors(400, 401, 403, 503)},
 )
 async def user_sessions(
-    user_id: FromPath[str],
+    user_id: UserId,
     admin: PrincipalDep,
     services: ServicesDep,
     start: Start = None,
     end: End = None,
     page: Page = None,
     size: Size = None,
-    sort: Sort = None,
+    sort: SessionSort = None,
     tenant_id: TenantFilter = None,
 ) -> Response[dict[str, Any]]:
     """The user's sessions created in ``[start, end)``, paged and sorted (default ``created_at,desc``)."""

@@ -14,7 +14,7 @@ from litestar.params import FromPath, QueryParameter
 
 from app.auth import Principal
 from app.errors import ApiError, ErrorCode, forbidden, not_found, validation_error
-from app.openapi_docs import answer, errors
+from app.openapi_docs import answer, errors, page_size_parameter
 from app.routes.operator_schemas import JobEnvelope, JobListEnvelope
 from app.routes.sessions import page_json, parse_uuid, positive_int
 from app.services import PrincipalDep, ServicesDep
@@ -26,13 +26,20 @@ _MAX_KIND = 64
 
 Limit = Annotated[
     str | None,
-    QueryParameter(name="limit", description="jobs per page, 1 to 200 (default 50)", schema_extra={"type": "integer"}),
+    page_size_parameter("limit", "jobs per page, 1 to 200 (default 50)", _MAX_LIMIT),
 ]
 Page = Annotated[
     str | None,
     QueryParameter(name="page", description="1-based page number (default 1)", schema_extra={"type": "integer"}),
 ]
-Kind = Annotated[str | None, QueryParameter(name="kind", description="only jobs of this kind, such as retention")]
+Kind = Annotated[
+    str | None,
+    QueryParameter(
+        name="kind",
+        description="only jobs of this kind, such as retention",
+        schema_extra={"minLength": 1, "maxLength": _MAX_KIND},
+    ),
+]
 Status = Annotated[
     str | None,
     QueryParameter(

@@ -12,11 +12,11 @@ import math
 import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, get
-from litestar.params import FromQuery, HeaderParameter
+from litestar.params import FromQuery, HeaderParameter, QueryParameter
 from litestar.response import Stream
 
 from app.auth import Principal
@@ -32,6 +32,7 @@ from app.domain.replay import (
     parse_instant,
 )
 from app.errors import validation_error
+from app.openapi_docs import TABLE_LIST_PATTERN, Body, Instant, StreamedAnswer, errors, page_size_parameter
 from app.routes.sessions import parse_uuid
 from app.services import PrincipalDep, Services, ServicesDep
 from app.web import envelope, rfc3339, utc_now_rfc3339
@@ -43,7 +44,82 @@ SessionHeader = Annotated[str | None, HeaderParameter(name="X-Session-ID")]
 
 _ENCODER = msgspec.json.Encoder()
 _NDJSON = "application/x-ndjson"
+
+
+def table_list_parameter(name: str, description: str) -> Any:
+    """A query parameter naming tables, comma separated, as :func:`parse_filters` reads them."""
+    return QueryParameter(name=name, description=description, schema_extra={"pattern": TABLE_LIST_PATTERN})
+
+
 _MAX_PAGE = 100_000
+Tables = Annotated[
+    str | None,
+    table_list_parameter("tables", "only these tables: table or schema.table, comma separated (at most 100)"),
+]
+FilterTables = Annotated[
+    str | None,
+    table_list_parameter(
+        "filter_tables", "tables whose events before filter_min_timestamp are left out (give both or neither)"
+    ),
+]
+Limit = Annotated[
+    str | None,
+    page_size_parameter("limit", "events per page", _MAX_PAGE),
+]
+Bucket = Annotated[
+    str | None,
+    QueryParameter(
+        name="bucket",
+        description="bucket width, a whole number of minutes: 60s, 5m, 1h, 1d (default: about 200 buckets)",
+        schema_extra={"pattern": r"^\s*[0-9]{1,6}[smhd]?\s*$"},
+    ),
+]
+
+
+class ChangeEvent(msgspec.Struct):
+    """A change event as the replay reads answer it (``entity_state`` is the JSON stored; null for deletes)."""
+
+    entity_id: str
+    table_name: str
+    op: Literal["c", "r", "u", "d"]
+    entity_state: Any
+    event_timestamp: Instant
+    seq: int
+
+
+class EventPaging(msgspec.Struct):
+    """The ``page`` of ``GET /replay/events``: ``next_cursor`` continues when more events follow."""
+
+    limit: int | None
+    count: int
+    next_cursor: str | None
+
+
+class StateEnvelope(msgspec.Struct):
+    """``GET /replay/state``: every entity's latest event."""
+
+    data: list[ChangeEvent]
+    message: str
+    sent_at: str
+
+
+class EventsEnvelope(msgspec.Struct):
+    """``GET /replay/events`` as JSON."""
+
+    data: list[ChangeEvent]
+    message: str
+    page: EventPaging
+    sent_at: str
+
+
+_STATE_ANSWER = StreamedAnswer("the state, streamed as one JSON envelope", {"application/json": Body(StateEnvelope)})
+_EVENTS_ANSWER = StreamedAnswer(
+    "the events in order, streamed: one JSON envelope, or NDJSON (one event a line) for Accept: application/x-ndjson",
+    {"application/json": Body(EventsEnvelope), _NDJSON: Body(ChangeEvent)},
+    {"X-Next-Cursor": "NDJSON with a limit: the cursor of the next page, when more events follow"},
+)
+# Which session a replay read works in: 404 unknown, 409 SESSION_INACTIVE when it has ended.
+_SESSION_ERRORS = errors(404, 409)
 
 
 async def _session_and_range(
@@ -80,15 +156,21 @@ async def get_range(principal: PrincipalDep, services: ServicesDep) -> Response[
     return envelope(window.as_json(), "Get playback range successfully")
 
 
-@get("/replay/state", tags=["replay"], summary="The state at an instant")
+@get(
+    "/replay/state",
+    tags=["replay"],
+    summary="The state at an instant",
+    responses=_SESSION_ERRORS,
+    opt={"answers": {200: _STATE_ANSWER}},
+)
 async def get_state(
     principal: PrincipalDep,
     services: ServicesDep,
     x_session_id: SessionHeader = None,
     session_id: FromQuery[str | None] = None,
     timestamp: FromQuery[str | None] = None,
-    tables: FromQuery[str | None] = None,
-    filter_tables: FromQuery[str | None] = None,
+    tables: Tables = None,
+    filter_tables: FilterTables = None,
     filter_min_timestamp: FromQuery[str | None] = None,
 ) -> Stream:
     """Every entity's latest event at ``timestamp`` (now when absent), deletes left out; streamed."""
@@ -113,7 +195,13 @@ async def get_state(
     return Stream(body(), media_type="application/json")
 
 
-@get("/replay/events", tags=["replay"], summary="The events between two instants")
+@get(
+    "/replay/events",
+    tags=["replay"],
+    summary="The events between two instants",
+    responses=_SESSION_ERRORS,
+    opt={"answers": {200: _EVENTS_ANSWER}},
+)
 async def get_events(
     request: Request[Any, Any, Any],
     principal: PrincipalDep,
@@ -122,10 +210,10 @@ async def get_events(
     end: FromQuery[str],
     x_session_id: SessionHeader = None,
     session_id: FromQuery[str | None] = None,
-    tables: FromQuery[str | None] = None,
-    filter_tables: FromQuery[str | None] = None,
+    tables: Tables = None,
+    filter_tables: FilterTables = None,
     filter_min_timestamp: FromQuery[str | None] = None,
-    limit: FromQuery[str | None] = None,
+    limit: Limit = None,
     cursor: FromQuery[str | None] = None,
 ) -> Stream:
     """The events with ``start < event_timestamp <= end`` in order; paged with ``limit`` and ``cursor``.
@@ -241,8 +329,8 @@ async def get_histogram(
     services: ServicesDep,
     start: FromQuery[str | None] = None,
     end: FromQuery[str | None] = None,
-    bucket: FromQuery[str | None] = None,
-    tables: FromQuery[str | None] = None,
+    bucket: Bucket = None,
+    tables: Tables = None,
 ) -> Response[dict[str, Any]]:
     """The tenant's event counts per bucket (and per table) in ``[start, end)``, the playback range by default.
 

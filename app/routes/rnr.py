@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, get, post, put
@@ -20,9 +21,54 @@ from app.live.rnr import (
     parse_tenant,
     parse_until,
 )
+from app.openapi_docs import Instant, errors
 from app.routes.sessions import parse_uuid
 from app.services import PrincipalDep, Services, ServicesDep
 from app.web import envelope
+from playback.clock import MAX_SPEED, MIN_SPEED
+
+
+class InitBody(msgspec.Struct):
+    """The body of ``POST /v1/replay/init`` (read by :func:`parse_init`; this struct documents it)."""
+
+    replay_requested_timestamp: Instant
+    replay_end_timestamp: Instant
+    tenant_id: uuid.UUID | None = None
+
+
+class StartBody(msgspec.Struct):
+    """The body of ``PUT /v1/replay/{id}/start`` (read by :func:`parse_speed`)."""
+
+    replay_speed: Annotated[float, msgspec.Meta(ge=MIN_SPEED, le=MAX_SPEED)]
+
+
+class TenantBody(msgspec.Struct):
+    """The optional body of ``end`` and ``reset``: the tenant of the replay (read by :func:`parse_tenant`)."""
+
+    tenant_id: uuid.UUID | None = None
+
+
+class StepBody(msgspec.Struct):
+    """The optional body of ``PUT /v1/replay/{id}/step`` (read by :func:`parse_step`)."""
+
+    direction: Literal["forward", "back"] = "forward"
+    by: Literal["frame", "event"] = "frame"
+
+
+class LoopBody(msgspec.Struct, rename={"from_": "from"}):
+    """The optional body of ``PUT /v1/replay/{id}/loop`` (read by :func:`parse_loop`): both instants, or neither."""
+
+    from_: Instant | None = None
+    to: Instant | None = None
+
+
+class UntilBody(msgspec.Struct):
+    """The optional body of ``PUT /v1/replay/{id}/until`` (read by :func:`parse_until`)."""
+
+    at: Instant | None = None
+
+
+_REPLAY_ERRORS = errors(404, 409)
 
 
 async def _body(request: Request[Any, Any, Any], *, required: bool) -> dict[str, Any]:
@@ -40,7 +86,14 @@ async def _body(request: Request[Any, Any, Any], *, required: bool) -> dict[str,
     return body
 
 
-@post("/v1/replay/init", tags=["record and replay"], summary="Initialise the tenant's replay", status_code=201)
+@post(
+    "/v1/replay/init",
+    tags=["record and replay"],
+    summary="Initialise the tenant's replay",
+    status_code=201,
+    responses=_REPLAY_ERRORS,
+    opt={"request_body": InitBody},
+)
 async def init_replay(
     principal: PrincipalDep, services: ServicesDep, request: Request[Any, Any, Any]
 ) -> Response[dict[str, Any]]:
@@ -50,7 +103,13 @@ async def init_replay(
     return envelope(replay, "Initialized replay successfully", status_code=201)
 
 
-@put("/v1/replay/{replay_id:str}/start", tags=["record and replay"], summary="Start (or change the speed of) a replay")
+@put(
+    "/v1/replay/{replay_id:str}/start",
+    tags=["record and replay"],
+    summary="Start (or change the speed of) a replay",
+    responses=_REPLAY_ERRORS,
+    opt={"request_body": StartBody},
+)
 async def start_replay(
     replay_id: FromPath[str], principal: PrincipalDep, services: ServicesDep, request: Request[Any, Any, Any]
 ) -> Response[dict[str, Any]]:
@@ -60,7 +119,7 @@ async def start_replay(
     return envelope(replay, "Started replay successfully")
 
 
-@put("/v1/replay/{replay_id:str}/stop", tags=["record and replay"], summary="Pause a replay")
+@put("/v1/replay/{replay_id:str}/stop", tags=["record and replay"], summary="Pause a replay", responses=_REPLAY_ERRORS)
 async def stop_replay(
     replay_id: FromPath[str], principal: PrincipalDep, services: ServicesDep
 ) -> Response[dict[str, Any]]:
@@ -69,7 +128,13 @@ async def stop_replay(
     return envelope(replay, "Stopped replay successfully")
 
 
-@put("/v1/replay/{replay_id:str}/step", tags=["record and replay"], summary="Pause and step a replay")
+@put(
+    "/v1/replay/{replay_id:str}/step",
+    tags=["record and replay"],
+    summary="Pause and step a replay",
+    responses=_REPLAY_ERRORS,
+    opt={"request_body": StepBody, "request_body_required": False},
+)
 async def step_replay(
     replay_id: FromPath[str], principal: PrincipalDep, services: ServicesDep, request: Request[Any, Any, Any]
 ) -> Response[dict[str, Any]]:
@@ -78,7 +143,13 @@ async def step_replay(
     return await _transport(services, principal, replay_id, command, "Stepped replay successfully")
 
 
-@put("/v1/replay/{replay_id:str}/loop", tags=["record and replay"], summary="Loop a replay over a stretch")
+@put(
+    "/v1/replay/{replay_id:str}/loop",
+    tags=["record and replay"],
+    summary="Loop a replay over a stretch",
+    responses=_REPLAY_ERRORS,
+    opt={"request_body": LoopBody, "request_body_required": False},
+)
 async def loop_replay(
     replay_id: FromPath[str], principal: PrincipalDep, services: ServicesDep, request: Request[Any, Any, Any]
 ) -> Response[dict[str, Any]]:
@@ -87,7 +158,13 @@ async def loop_replay(
     return await _transport(services, principal, replay_id, command, "Set the replay's loop successfully")
 
 
-@put("/v1/replay/{replay_id:str}/until", tags=["record and replay"], summary="Pause a replay at an instant")
+@put(
+    "/v1/replay/{replay_id:str}/until",
+    tags=["record and replay"],
+    summary="Pause a replay at an instant",
+    responses=_REPLAY_ERRORS,
+    opt={"request_body": UntilBody, "request_body_required": False},
+)
 async def until_replay(
     replay_id: FromPath[str], principal: PrincipalDep, services: ServicesDep, request: Request[Any, Any, Any]
 ) -> Response[dict[str, Any]]:
@@ -103,7 +180,13 @@ async def _transport(
     return envelope(replay, message)
 
 
-@put("/v1/replay/{replay_id:str}/end", tags=["record and replay"], summary="End a replay")
+@put(
+    "/v1/replay/{replay_id:str}/end",
+    tags=["record and replay"],
+    summary="End a replay",
+    responses=_REPLAY_ERRORS,
+    opt={"request_body": TenantBody, "request_body_required": False},
+)
 async def end_replay(
     replay_id: FromPath[str], principal: PrincipalDep, services: ServicesDep, request: Request[Any, Any, Any]
 ) -> Response[dict[str, Any]]:
@@ -113,7 +196,14 @@ async def end_replay(
     return envelope(replay, "Ended replay successfully")
 
 
-@post("/v1/replay/reset", tags=["record and replay"], summary="Force-end a stuck replay (admin)", status_code=200)
+@post(
+    "/v1/replay/reset",
+    tags=["record and replay"],
+    summary="Force-end a stuck replay (admin)",
+    status_code=200,
+    responses=_REPLAY_ERRORS,
+    opt={"request_body": TenantBody, "request_body_required": False},
+)
 async def reset_replay(
     admin: PrincipalDep, services: ServicesDep, request: Request[Any, Any, Any]
 ) -> Response[dict[str, Any]]:
@@ -123,7 +213,12 @@ async def reset_replay(
     return envelope(replay, "Reset replay successfully")
 
 
-@get("/v1/replay/current-session", tags=["record and replay"], summary="The tenant's current replay")
+@get(
+    "/v1/replay/current-session",
+    tags=["record and replay"],
+    summary="The tenant's current replay",
+    responses=errors(404),
+)
 async def current_replay(principal: PrincipalDep, services: ServicesDep) -> Response[dict[str, Any]]:
     """The current replay of the caller's tenant, or 404."""
     replay = await RecordAndReplay(services).current(principal)

@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated, Any, Literal, cast
 
 import msgspec
 from litestar import Request, Response, delete, get, post
-from litestar.params import FromPath, FromQuery, HeaderParameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 
 from app.domain.sessions import ListRequest
 from app.errors import validation_error
+from app.openapi_docs import UUID_PATTERN, errors, page_size_parameter
 from app.services import PrincipalDep, ServicesDep
 from app.web import envelope, rfc3339
 from store.sessions import SORTABLE_COLUMNS, SessionRow
 
-IfMatch = Annotated[str | None, HeaderParameter(name="If-Match")]
+IfMatch = Annotated[
+    str | None, HeaderParameter(name="If-Match", pattern=r'^"?[0-9]{1,18}"?$', description="the occ_lock read")
+]
 """Optional ``If-Match: <occ_lock>`` header that makes a write conditional."""
 _MAX_PAGE_SIZE = 200
+PageSize = Annotated[
+    str | None,
+    page_size_parameter("size", "items per page (default 20)", _MAX_PAGE_SIZE),
+]
+"""``size`` of a paged list: 1 to 200, parsed by :func:`positive_int` (the 400 names the field)."""
+SessionSort = Annotated[
+    list[str] | None,
+    QueryParameter(
+        name="sort",
+        description="column,direction such as created_at,desc (may repeat)",
+        schema_extra={"items": {"type": "string", "pattern": "^(" + "|".join(SORTABLE_COLUMNS) + ")(,(asc|desc))?$"}},
+    ),
+]
+"""``sort`` of a session list, as :func:`parse_sort` accepts it."""
 _MAX_BULK = 1000
+_MAX_OCC_DIGITS = 18
+_UUID = re.compile(UUID_PATTERN)
 
 
 def session_json(row: SessionRow) -> dict[str, Any]:
@@ -41,10 +61,9 @@ def session_json(row: SessionRow) -> dict[str, Any]:
 
 def parse_uuid(value: str, field: str) -> uuid.UUID:
     """A UUID from a path or query value, or a 400 naming the field."""
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise validation_error(f"{field} must be a UUID", {"field": field}) from None
+    if _UUID.match(value) is None:
+        raise validation_error(f"{field} must be a UUID", {"field": field})
+    return uuid.UUID(value)
 
 
 def _expected_occ_lock(query_value: str | None, if_match: str | None) -> int | None:
@@ -52,19 +71,22 @@ def _expected_occ_lock(query_value: str | None, if_match: str | None) -> int | N
     if raw is None:
         return None
     text = raw.strip().strip('"')
-    if not text.isdigit():
+    # At most 18 digits: any larger number is no occ_lock (a BIGINT), and must not reach PostgreSQL.
+    if not text.isdigit() or len(text) > _MAX_OCC_DIGITS:
         raise validation_error("occ_lock must be a non-negative integer", {"field": "occ_lock"})
     return int(text)
 
 
-@post("/session", tags=["sessions"], summary="Create a session", status_code=201)
+@post("/session", tags=["sessions"], summary="Create a session", status_code=201, responses=errors(429))
 async def create_session(principal: PrincipalDep, services: ServicesDep) -> Response[dict[str, Any]]:
     """A new ACTIVE session of the caller; 429 past ``max_active_sessions``."""
     row = await services.sessions.create(principal, services.runtime.current.max_active_sessions)
     return envelope(session_json(row), "Created session successfully", status_code=201)
 
 
-@delete("/session/{session_id:str}", tags=["sessions"], summary="Delete a session", status_code=204)
+@delete(
+    "/session/{session_id:str}", tags=["sessions"], summary="Delete a session", status_code=204, responses=errors(409)
+)
 async def delete_session(
     session_id: FromPath[str],
     principal: PrincipalDep,
@@ -78,7 +100,13 @@ async def delete_session(
     )
 
 
-@post("/session/{session_id:str}/terminate", tags=["sessions"], summary="Terminate a session", status_code=204)
+@post(
+    "/session/{session_id:str}/terminate",
+    tags=["sessions"],
+    summary="Terminate a session",
+    status_code=204,
+    responses=errors(409),
+)
 async def terminate_session(
     session_id: FromPath[str],
     principal: PrincipalDep,
@@ -92,25 +120,34 @@ async def terminate_session(
     )
 
 
-class _TerminateMany(msgspec.Struct, forbid_unknown_fields=True):
-    session_ids: list[str]
+class TerminateManyBody(msgspec.Struct, forbid_unknown_fields=True):
+    """The body of ``POST /admin/sessions/terminate``."""
+
+    session_ids: Annotated[
+        list[Annotated[str, msgspec.Meta(pattern=UUID_PATTERN)]], msgspec.Meta(min_length=1, max_length=_MAX_BULK)
+    ]
 
 
-@post("/admin/sessions/terminate", tags=["admin"], summary="Terminate sessions (admin)", status_code=200)
+@post(
+    "/admin/sessions/terminate",
+    tags=["admin"],
+    summary="Terminate sessions (admin)",
+    status_code=200,
+    opt={"request_body": TerminateManyBody},
+)
 async def admin_terminate_sessions(
     admin: PrincipalDep, services: ServicesDep, request: Request[Any, Any, Any]
 ) -> Response[dict[str, Any]]:
     """Terminate many sessions of the admin's tenant; answers which were terminated, inactive, or unknown."""
     try:
-        body = msgspec.json.decode(await request.body(), type=_TerminateMany)
+        body = msgspec.json.decode(await request.body(), type=TerminateManyBody)
     except msgspec.ValidationError as exc:
         raise validation_error(f"invalid body: {exc}", {"field": "session_ids"}) from None
     except msgspec.DecodeError:
         raise validation_error("body must be a JSON object", {"field": "session_ids"}) from None
     if not body.session_ids or len(body.session_ids) > _MAX_BULK:
         raise validation_error(f"session_ids must hold 1 to {_MAX_BULK} ids", {"field": "session_ids"})
-    ids = [parse_uuid(value, "session_ids") for value in body.session_ids]
-    outcome = await services.sessions.terminate_many(admin, ids)
+    outcome = await services.sessions.terminate_many(admin, [uuid.UUID(value) for value in body.session_ids])
     return envelope(outcome, "Terminated sessions successfully")
 
 
@@ -158,11 +195,11 @@ async def list_sessions(
     admin: PrincipalDep,
     services: ServicesDep,
     tenant_id: FromQuery[str | None] = None,
-    status: FromQuery[str | None] = None,
+    status: Annotated[str | None, QueryParameter(schema_extra={"enum": ["ACTIVE", "INACTIVE"]})] = None,
     user_id: FromQuery[str | None] = None,
     page: FromQuery[str | None] = None,
-    size: FromQuery[str | None] = None,
-    sort: FromQuery[list[str] | None] = None,
+    size: PageSize = None,
+    sort: SessionSort = None,
 ) -> Response[dict[str, Any]]:
     """Sessions of the admin's tenant (another tenant's only for a global admin naming it), paged and sorted."""
     if status is not None and status not in ("ACTIVE", "INACTIVE"):

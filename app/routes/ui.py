@@ -17,6 +17,7 @@ from litestar.static_files import create_static_files_router
 from app.auth import mint_token
 from app.demo import DEMO_ADMIN, DEMO_TENANT
 from app.errors import not_found
+from app.openapi_docs import errors
 from app.settings import Settings, is_loopback_host
 from app.web import envelope, rfc3339, utc_now
 
@@ -56,7 +57,7 @@ def ui_router(settings: Settings) -> Router:
     async def operator() -> File:
         return File(static_dir / "operator.html", content_disposition_type="inline")
 
-    @get("/ui/config", tags=["ui"], summary="What the browser UI needs before signing in", security=[])
+    @get("/ui/config", tags=["ui"], summary="What the browser UI needs before signing in")
     async def ui_config() -> Response[dict[str, Any]]:
         """``{tile_url, dev_mode, frame_interval_ms}``; no authentication."""
         return envelope(
@@ -68,7 +69,12 @@ def ui_router(settings: Settings) -> Router:
             "Get UI configuration successfully",
         )
 
-    @get("/ui/dev-token", tags=["ui"], summary="The development admin token (development mode, loopback)", security=[])
+    @get(
+        "/ui/dev-token",
+        tags=["ui"],
+        summary="The development admin token (development mode, loopback)",
+        responses=errors(404),
+    )
     async def ui_dev_token(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         """A fresh admin token of the demo tenant, in development mode, to a client on this machine.
 

@@ -27,6 +27,7 @@ import {
   resetReplay,
   setSnapshotInterval,
   setSnapshotListTables,
+  type SettingsChanges,
   updateSettings,
 } from "./api/client.js";
 import { Toaster, byId, decodeJwt, formatUtc, h } from "./ui/dom.js";
@@ -335,7 +336,7 @@ class OperatorPage {
     }
     const options: CallOptions = { quietCodes: [ErrorCodes.VALIDATION_ERROR] };
     try {
-      await updateSettings(changes as Partial<AdminSettings>, options);
+      await updateSettings(changes as SettingsChanges, options);
     } catch (error) {
       if (error instanceof MsrError && error.code === ErrorCodes.VALIDATION_ERROR) {
         const field = typeof error.details?.["field"] === "string" ? error.details["field"] : null;

@@ -9,6 +9,7 @@
  */
 
 import { MsrError, errorFromBody, networkError } from "./errors.js";
+import type { components, paths } from "./schema.js";
 
 export { ErrorCodes, MsrError } from "./errors.js";
 export type { ErrorCode, MsrErrorShape } from "./errors.js";
@@ -148,15 +149,43 @@ export function getCurrentSession(): string | null {
 
 type Query = Record<string, string | number | undefined | null | readonly string[]>;
 
-interface RequestSpec {
+// Every call names its operation as the OpenAPI document (src/api/openapi.json, `msr openapi`) does, "METHOD /path",
+// and takes the document's path, query and body types: tsc fails when the document and the client drift apart.
+type Method = "get" | "post" | "put" | "delete";
+
+/** Every operation of the document, such as `"DELETE /session/{session_id}"`. */
+export type Route = {
+  [P in keyof paths]: { [M in Method]: [NonNullable<paths[P][M]>] extends [never] ? never : `${Uppercase<M>} ${P & string}` }[Method];
+}[keyof paths];
+
+type OperationOf<R extends Route> = R extends `${infer M} ${infer P}` ? NonNullable<paths[P & keyof paths][Lowercase<M> & Method]> : never;
+type PathParamsOf<R extends Route> = OperationOf<R> extends { parameters: { path: infer P } } ? P : never;
+type DocumentedQuery<R extends Route> = OperationOf<R> extends { parameters: { query?: infer Q } } ? NonNullable<Q> : never;
+/** The query parameters of an operation, as the document types them (an absent value may be given as undefined). */
+export type QueryOf<R extends Route> = { [K in keyof DocumentedQuery<R>]?: DocumentedQuery<R>[K] | undefined | null };
+/** The JSON body of an operation, as the document types it. */
+export type BodyOf<R extends Route> = OperationOf<R> extends { requestBody?: { content: { "application/json": infer B } } } ? B : never;
+/** A model of the document's components. */
+export type Schema<Name extends keyof components["schemas"]> = components["schemas"][Name];
+
+interface OperationSpec<R extends Route> {
   operation: string;
-  method: "GET" | "POST" | "PUT" | "DELETE";
-  path: string;
-  query?: Query;
-  body?: unknown;
+  route: R;
+  params?: PathParamsOf<R>;
+  query?: QueryOf<R>;
+  body?: BodyOf<R>;
   withSession?: boolean;
   /** Answer null for a 404 instead of failing (an optional endpoint). */
   optional?: boolean;
+}
+
+/** A request of any operation: its `route` says which, and so which params, query and body it takes. */
+type RequestSpec = { [R in Route]: OperationSpec<R> }[Route];
+
+/** The path of a route with its parameters filled in. */
+export function routePath(route: Route, params?: Readonly<Record<string, string>>): string {
+  const template = route.slice(route.indexOf(" ") + 1);
+  return template.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(params?.[name] ?? ""));
 }
 
 /** The success envelope `{"data", "message"?, "page"?, "sent_at"}`. */
@@ -232,7 +261,9 @@ async function call<T>(spec: RequestSpec, options: CallOptions = {}): Promise<En
   if (token) headers["Authorization"] = `Bearer ${token}`;
   const sessionId = spec.withSession ? currentSessionId : null;
   if (sessionId) headers["X-Session-ID"] = sessionId;
-  const init: RequestInit = { method: spec.method, headers };
+  const method = spec.route.slice(0, spec.route.indexOf(" "));
+  const path = routePath(spec.route, spec.params as Readonly<Record<string, string>> | undefined);
+  const init: RequestInit = { method, headers };
   if (spec.body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(spec.body);
@@ -247,7 +278,7 @@ async function call<T>(spec: RequestSpec, options: CallOptions = {}): Promise<En
 
   let error: MsrError;
   try {
-    const response = await clientConfig.fetch(buildUrl(clientConfig.baseUrl, spec.path, spec.query), init);
+    const response = await clientConfig.fetch(buildUrl(clientConfig.baseUrl, path, spec.query as Query | undefined), init);
     if (response.ok) {
       if (response.status === 204) return null;
       return (await response.json()) as Envelope<T>;
@@ -328,7 +359,7 @@ export interface SessionInfo {
 
 /** Create a new replay session; it becomes the current session. */
 export async function createSession(options?: CallOptions): Promise<{ sessionId: string; session: SessionInfo }> {
-  const session = await data<SessionInfo>({ operation: "create_session", method: "POST", path: "/session" }, options);
+  const session = await data<SessionInfo>({ operation: "create_session", route: "POST /session" }, options);
   if (!session) return session as unknown as { sessionId: string; session: SessionInfo };
   currentSessionId = session.id;
   return { sessionId: session.id, session };
@@ -336,20 +367,20 @@ export async function createSession(options?: CallOptions): Promise<{ sessionId:
 
 /** Terminate one of the caller's sessions (the current session is forgotten when it is that one). */
 export async function terminateSession(sessionId: string, options?: CallOptions): Promise<void> {
-  await call({ operation: "terminate_session", method: "POST", path: `/session/${encodeURIComponent(sessionId)}/terminate` }, options);
+  await call({ operation: "terminate_session", route: "POST /session/{session_id}/terminate", params: { session_id: sessionId } }, options);
   if (currentSessionId === sessionId) currentSessionId = null;
 }
 
 /** Delete a session (owner or admin). */
 export async function deleteSession(sessionId: string, options?: CallOptions): Promise<void> {
-  await call({ operation: "delete_session", method: "DELETE", path: `/session/${encodeURIComponent(sessionId)}` }, options);
+  await call({ operation: "delete_session", route: "DELETE /session/{session_id}", params: { session_id: sessionId } }, options);
   if (currentSessionId === sessionId) currentSessionId = null;
 }
 
 /** The playback range configuration. */
 export async function getPlaybackRange(options?: CallOptions): Promise<PlaybackRange> {
   const raw = await data<{ max_days: number; start_date: string; end_date: string; earliest_valid_date?: string | null }>(
-    { operation: "get_playback_range", method: "GET", path: "/replay/range" },
+    { operation: "get_playback_range", route: "GET /replay/range" },
     options,
   );
   if (!raw) return raw as unknown as PlaybackRange;
@@ -363,8 +394,7 @@ export async function getInitialState(timestamp?: Date, filters?: ReplayFilters,
   const events = await data<ChangeEvent[]>(
     {
       operation: "get_initial_state",
-      method: "GET",
-      path: "/replay/state",
+      route: "GET /replay/state",
       query: { timestamp: timestamp?.toISOString(), ...filterQuery(filters) },
       withSession: true,
     },
@@ -378,8 +408,7 @@ export async function getReplayEvents(start: Date, end: Date, filters?: ReplayFi
   const events = await data<ChangeEvent[]>(
     {
       operation: "get_replay_events",
-      method: "GET",
-      path: "/replay/events",
+      route: "GET /replay/events",
       query: { start: start.toISOString(), end: end.toISOString(), ...filterQuery(filters) },
       withSession: true,
     },
@@ -401,8 +430,7 @@ export async function getHistogram(start?: Date, end?: Date, bucket?: string, op
   return data<Histogram | null>(
     {
       operation: "get_histogram",
-      method: "GET",
-      path: "/replay/histogram",
+      route: "GET /replay/histogram",
       query: { start: start?.toISOString(), end: end?.toISOString(), bucket },
       optional: true,
     },
@@ -421,12 +449,12 @@ export interface UiConfig {
 
 /** What the page needs before sign-in (no token needed). */
 export async function getUiConfig(options?: CallOptions): Promise<UiConfig> {
-  return data<UiConfig>({ operation: "get_ui_config", method: "GET", path: "/ui/config" }, options);
+  return data<UiConfig>({ operation: "get_ui_config", route: "GET /ui/config" }, options);
 }
 
 /** The development admin token (development mode, loopback only); null when the server offers none. */
 export async function getDevToken(options?: CallOptions): Promise<{ token: string; tenant_id: string; user_id: string } | null> {
-  return data({ operation: "get_dev_token", method: "GET", path: "/ui/dev-token", optional: true }, options);
+  return data({ operation: "get_dev_token", route: "GET /ui/dev-token", optional: true }, options);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -441,10 +469,15 @@ export interface SessionQuery {
   sort?: string;
 }
 
+/** A `sort` value as the list endpoints take it: a list of `column,direction` (one here). */
+function sortList(sort: string | undefined): string[] | undefined {
+  return sort === undefined ? undefined : [sort];
+}
+
 /** One page of sessions (`GET /admin/sessions`). */
 export async function listSessions(query: SessionQuery, options?: CallOptions): Promise<{ items: SessionInfo[]; page: Page }> {
   const envelope = await call<SessionInfo[]>(
-    { operation: "list_sessions", method: "GET", path: "/admin/sessions", query: { ...query } },
+    { operation: "list_sessions", route: "GET /admin/sessions", query: { ...query, sort: sortList(query.sort) } },
     options,
   );
   if (!envelope) return envelope as unknown as { items: SessionInfo[]; page: Page };
@@ -454,7 +487,7 @@ export async function listSessions(query: SessionQuery, options?: CallOptions): 
 /** The number of ACTIVE sessions. */
 export async function getActiveSessionCount(options?: CallOptions): Promise<number> {
   const status = await data<{ active_sessions: number }>(
-    { operation: "get_sessions_status", method: "GET", path: "/admin/sessions/status" },
+    { operation: "get_sessions_status", route: "GET /admin/sessions/status" },
     options,
   );
   return status ? status.active_sessions : (status as unknown as number);
@@ -487,7 +520,7 @@ export interface LiveSession {
 /** Sessions playing now; null when the server has no such endpoint. */
 export async function getLiveSessions(options?: CallOptions): Promise<LiveSession[] | null> {
   return data<LiveSession[] | null>(
-    { operation: "get_live_sessions", method: "GET", path: "/admin/sessions/live", optional: true },
+    { operation: "get_live_sessions", route: "GET /admin/sessions/live", optional: true },
     options,
   );
 }
@@ -511,22 +544,22 @@ export interface Job {
 
 /** Jobs newest first, one page. */
 export async function listJobs(
-  query: { limit?: number; page?: number; kind?: string; status?: string },
+  query: { limit?: number; page?: number; kind?: string; status?: Job["status"] },
   options?: CallOptions,
 ): Promise<{ items: Job[]; page: Page }> {
-  const envelope = await call<Job[]>({ operation: "list_jobs", method: "GET", path: "/admin/jobs", query: { ...query } }, options);
+  const envelope = await call<Job[]>({ operation: "list_jobs", route: "GET /admin/jobs", query: { ...query } }, options);
   if (!envelope) return envelope as unknown as { items: Job[]; page: Page };
   return { items: envelope.data, page: envelope.page ?? {} };
 }
 
 /** Cancel a job: at once when scheduled, at its next step when running. */
 export async function cancelJob(jobId: string, options?: CallOptions): Promise<Job> {
-  return data<Job>({ operation: "cancel_job", method: "DELETE", path: `/admin/jobs/${encodeURIComponent(jobId)}` }, options);
+  return data<Job>({ operation: "cancel_job", route: "DELETE /admin/jobs/{job_id}", params: { job_id: jobId } }, options);
 }
 
 /** Schedule the erasure of a user's data; its job. */
 export async function eraseUser(userId: string, options?: CallOptions): Promise<Job> {
-  return data<Job>({ operation: "erase_user", method: "DELETE", path: `/admin/users/${encodeURIComponent(userId)}` }, options);
+  return data<Job>({ operation: "erase_user", route: "DELETE /admin/users/{user_id}", params: { user_id: userId } }, options);
 }
 
 /** A user's session, with its kind and why it ended. */
@@ -542,7 +575,7 @@ export async function listUserSessions(
   options?: CallOptions,
 ): Promise<{ items: UserSession[]; page: Page }> {
   const envelope = await call<UserSession[]>(
-    { operation: "list_user_sessions", method: "GET", path: `/admin/users/${encodeURIComponent(userId)}/sessions`, query: { ...query } },
+    { operation: "list_user_sessions", route: "GET /admin/users/{user_id}/sessions", params: { user_id: userId }, query: { ...query, sort: sortList(query.sort) } },
     options,
   );
   if (!envelope) return envelope as unknown as { items: UserSession[]; page: Page };
@@ -567,7 +600,7 @@ export async function getSessionActivity(
   options?: CallOptions,
 ): Promise<{ items: ActivityEntry[]; page: Page }> {
   const envelope = await call<ActivityEntry[]>(
-    { operation: "get_session_activity", method: "GET", path: `/admin/sessions/${encodeURIComponent(sessionId)}/events`, query: { ...query } },
+    { operation: "get_session_activity", route: "GET /admin/sessions/{session_id}/events", params: { session_id: sessionId }, query: { ...query } },
     options,
   );
   if (!envelope) return envelope as unknown as { items: ActivityEntry[]; page: Page };
@@ -577,7 +610,7 @@ export async function getSessionActivity(
 /** Terminate sessions of any user of the admin's tenant. */
 export async function adminTerminateSessions(sessionIds: readonly string[], options?: CallOptions): Promise<unknown> {
   return data(
-    { operation: "admin_terminate_sessions", method: "POST", path: "/admin/sessions/terminate", body: { session_ids: sessionIds } },
+    { operation: "admin_terminate_sessions", route: "POST /admin/sessions/terminate", body: { session_ids: [...sessionIds] } },
     options,
   );
 }
@@ -595,13 +628,16 @@ export interface AdminSettings {
 }
 
 export async function getSettings(options?: CallOptions): Promise<AdminSettings> {
-  return data<AdminSettings>({ operation: "get_settings", method: "GET", path: "/admin/settings" }, options);
+  return data<AdminSettings>({ operation: "get_settings", route: "GET /admin/settings" }, options);
 }
 
+/** The settings a `PUT /admin/settings` may change (any of them), as the document types them. */
+export type SettingsChanges = BodyOf<"PUT /admin/settings">;
+
 /** Change some settings; answers the values given. */
-export async function updateSettings(changes: Partial<AdminSettings>, options?: CallOptions): Promise<Partial<AdminSettings>> {
+export async function updateSettings(changes: SettingsChanges, options?: CallOptions): Promise<Partial<AdminSettings>> {
   return data<Partial<AdminSettings>>(
-    { operation: "update_settings", method: "PUT", path: "/admin/settings", body: changes },
+    { operation: "update_settings", route: "PUT /admin/settings", body: changes },
     options,
   );
 }
@@ -622,7 +658,7 @@ export interface CurrentReplay {
 /** The tenant's current control-room replay; null when there is none. */
 export async function getCurrentReplay(options?: CallOptions): Promise<CurrentReplay | null> {
   return data<CurrentReplay | null>(
-    { operation: "get_current_replay", method: "GET", path: "/v1/replay/current-session", optional: true },
+    { operation: "get_current_replay", route: "GET /v1/replay/current-session", optional: true },
     options,
   );
 }
@@ -632,8 +668,7 @@ export async function initReplay(start: Date, end: Date, options?: CallOptions):
   return data<CurrentReplay>(
     {
       operation: "init_replay",
-      method: "POST",
-      path: "/v1/replay/init",
+      route: "POST /v1/replay/init",
       body: { replay_requested_timestamp: start.toISOString(), replay_end_timestamp: end.toISOString() },
     },
     options,
@@ -642,12 +677,12 @@ export async function initReplay(start: Date, end: Date, options?: CallOptions):
 
 /** End a control-room replay. */
 export async function endReplay(replayId: string, options?: CallOptions): Promise<void> {
-  await call({ operation: "end_replay", method: "PUT", path: `/v1/replay/${encodeURIComponent(replayId)}/end`, body: {} }, options);
+  await call({ operation: "end_replay", route: "PUT /v1/replay/{replay_id}/end", params: { replay_id: replayId }, body: {} }, options);
 }
 
 /** Force-end the tenant's stuck control-room replay (admin). */
 export async function resetReplay(options?: CallOptions): Promise<unknown> {
-  return data({ operation: "reset_replay", method: "POST", path: "/v1/replay/reset", body: {} }, options);
+  return data({ operation: "reset_replay", route: "POST /v1/replay/reset", body: {} }, options);
 }
 
 export interface SnapshotConfiguration {
@@ -658,19 +693,19 @@ export interface SnapshotConfiguration {
 }
 
 export async function getSnapshotConfiguration(options?: CallOptions): Promise<SnapshotConfiguration> {
-  return data<SnapshotConfiguration>({ operation: "get_configuration", method: "GET", path: "/v1/configuration" }, options);
+  return data<SnapshotConfiguration>({ operation: "get_configuration", route: "GET /v1/configuration" }, options);
 }
 
 export async function setSnapshotInterval(cron: string, options?: CallOptions): Promise<SnapshotConfiguration> {
   return data<SnapshotConfiguration>(
-    { operation: "set_snapshot_interval", method: "PUT", path: "/v1/configuration/snapshot-interval", body: { snapshot_interval: cron } },
+    { operation: "set_snapshot_interval", route: "PUT /v1/configuration/snapshot-interval", body: { snapshot_interval: cron } },
     options,
   );
 }
 
 export async function setSnapshotListTables(tables: string, options?: CallOptions): Promise<SnapshotConfiguration> {
   return data<SnapshotConfiguration>(
-    { operation: "set_snapshot_list_tables", method: "PUT", path: "/v1/configuration/snapshot-list-tables", body: { list_tables: tables } },
+    { operation: "set_snapshot_list_tables", route: "PUT /v1/configuration/snapshot-list-tables", body: { list_tables: tables } },
     options,
   );
 }
@@ -693,8 +728,7 @@ export async function listBookmarks(start: Date, end: Date, max = 1000, options?
     const page: Envelope<Bookmark[]> | null = await call<Bookmark[]>(
       {
         operation: "list_bookmarks",
-        method: "GET",
-        path: "/bookmarks",
+        route: "GET /bookmarks",
         query: { start: start.toISOString(), end: end.toISOString(), limit: 500, cursor },
       },
       options,
@@ -707,9 +741,9 @@ export async function listBookmarks(start: Date, end: Date, max = 1000, options?
 }
 
 export async function createBookmark(at: Date, note: string, options?: CallOptions): Promise<Bookmark> {
-  return data<Bookmark>({ operation: "create_bookmark", method: "POST", path: "/bookmarks", body: { at: at.toISOString(), note } }, options);
+  return data<Bookmark>({ operation: "create_bookmark", route: "POST /bookmarks", body: { at: at.toISOString(), note } }, options);
 }
 
 export async function deleteBookmark(id: string, options?: CallOptions): Promise<void> {
-  await call({ operation: "delete_bookmark", method: "DELETE", path: `/bookmarks/${encodeURIComponent(id)}` }, options);
+  await call({ operation: "delete_bookmark", route: "DELETE /bookmarks/{bookmark_id}", params: { bookmark_id: id } }, options);
 }

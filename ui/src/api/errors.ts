@@ -3,6 +3,8 @@
  * with the server's stable code, its correlation id, and whether a retry may help.
  */
 
+import type { components } from "./schema.js";
+
 /** The error codes of the API (SPEC section 7) plus the client's own NETWORK_ERROR. */
 export const ErrorCodes = {
   UNAUTHORIZED: "UNAUTHORIZED",
@@ -16,6 +18,8 @@ export const ErrorCodes = {
   SESSION_LIMIT_REACHED: "SESSION_LIMIT_REACHED",
   SESSION_INACTIVE: "SESSION_INACTIVE",
   CONFLICT: "CONFLICT",
+  NOT_ALLOWED: "NOT_ALLOWED",
+  RANGE_NOT_SATISFIABLE: "RANGE_NOT_SATISFIABLE",
   REPLAY_IN_PROGRESS: "REPLAY_IN_PROGRESS",
   SESSION_CREATION_FAILED: "SESSION_CREATION_FAILED",
   SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
@@ -24,6 +28,10 @@ export const ErrorCodes = {
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+// Every code the OpenAPI document gives an error envelope must be one the client knows: tsc fails otherwise.
+type UnknownServerCodes = Exclude<components["schemas"]["ErrorCode"], ErrorCode>;
+export const everyServerCodeIsKnown: [UnknownServerCodes] extends [never] ? true : UnknownServerCodes = true;
 
 /** What the seed's table says to do about each code, shown under the message in a toast. */
 const GUIDANCE: Partial<Record<string, string>> = {
