@@ -229,7 +229,7 @@ class ReplayConnection:
             await self._close(*over.close)
             return False
         live = attachment.live
-        pump = asyncio.create_task(attachment.viewer.pump(self._send, live.source.state, live.source.seek_diff))
+        pump = asyncio.create_task(attachment.viewer.pump(self._send, live.state, live.source.seek_diff))
         reader = asyncio.create_task(self._read(attachment, first))
         try:
             await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
