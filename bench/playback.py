@@ -13,6 +13,9 @@
 - G10 server RSS per idle viewer (paused sessions).
 
 ``python -m bench.playback --throughput`` measures only F2, G4 and G6 (data set P alone, a minute);
+``--idle`` measures only G10 at 10,000 idle viewers (a data set of its own, client processes; minutes on a busy
+machine, so not in the standard run), ``--idle-sessions N`` with N sessions of 100 viewers instead of 100, and
+``--trace DIR`` prints the server's heap growth per viewer by line (tracemalloc); see docs/performance.md.
 ``--profile DIR`` also records a py-spy profile of the server during G4 and G6 (``DIR/g4.txt``, ``DIR/g6.txt``, in
 py-spy's collapsed-stack format; py-spy must be installed, ``pip install py-spy``).
 
