@@ -16,6 +16,9 @@
 
 ``python -m bench.playback --throughput`` measures only F2, G4 and G6 (data set P alone, a minute);
 ``python -m bench.playback --viewport`` measures only G11 (data set M alone).
+``--idle`` measures only G10 at 10,000 idle viewers (a data set of its own, client processes; minutes on a busy
+machine, so not in the standard run), ``--idle-sessions N`` with N sessions of 100 viewers instead of 100, and
+``--trace DIR`` prints the server's heap growth per viewer by line (tracemalloc); see docs/performance.md.
 ``--profile DIR`` also records a py-spy profile of the server during G4 and G6 (``DIR/g4.txt``, ``DIR/g6.txt``, in
 py-spy's collapsed-stack format; py-spy must be installed, ``pip install py-spy``).
 
@@ -32,17 +35,22 @@ import asyncio
 import contextlib
 import itertools
 import json
+import multiprocessing
+import os
 import random
+import resource
 import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,10 +68,12 @@ from bench.common import SECRET, backends, bench_token, fresh_database, median, 
 from bench.http import RawHttpConnection
 from bench.store import drop_database, settle_background_jobs, stamp
 from store import queries
-from store.datasets import DATASETS
+from store.datasets import DATASETS, DatasetSpec
 
 DENSE = DATASETS["P"]
 DENSE_TENANT = uuid.UUID("5a0d6f3e-1b7c-4f2a-8e9d-3c4b5a6f7e81")
+# G10 at 10,000 viewers alone (--idle) needs sessions, not events: P's 1,000 entities in a data set that loads at once.
+IDLE = DatasetSpec("I", 1_000, 20_000, timedelta(minutes=20))
 M_TENANT = uuid.UUID("9e2c4a1b-7d3f-4b6e-a5c8-0f1e2d3c4b5a")
 SEED = 1
 FRAME_INTERVAL_MS = 100  # the server's default MSR_FRAME_INTERVAL_MS, which these runs keep
@@ -84,6 +94,11 @@ G11_SPEED = 100
 G11_WINDOW_S = 8.0
 G10_SESSIONS = 20
 G10_VIEWERS = 10
+G10_IDLE_SESSIONS = 100
+G10_IDLE_VIEWERS = 100  # per session: 10,000 in all
+G10_IDLE_PROCESSES = 4  # client processes; each holds 2,500 connections (a quarter of the sessions)
+G10_IDLE_HANDSHAKES = 64  # handshakes in flight per client process: the server's accept backlog is 2,048
+G10_IDLE_SETTLE_S = 3.0
 WARMUP_S = 1.5
 F4_BYTES = 150 << 20  # total bytes per F4 client count, so each measurement takes about a second
 F6_DEADLINES = 300
@@ -135,13 +150,15 @@ class Viewer:
     task: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, url: str, session_id: str, token: str, *, timing: bool = False) -> Viewer:
+    async def open(
+        cls, url: str, session_id: str, token: str, *, timing: bool = False, open_timeout: float = 60
+    ) -> Viewer:
         ws = await connect(
             url.replace("http://", "ws://") + f"/ws/replay/{session_id}",
             additional_headers={"Authorization": f"Bearer {token}"},
             compression=None,
             max_size=None,
-            open_timeout=60,
+            open_timeout=open_timeout,
         )
         viewer = cls(ws, timing)
         viewer.task = asyncio.create_task(viewer._run())
@@ -239,7 +256,8 @@ def server_pid(url: str) -> int:
         if not proc.name.isdigit():
             continue
         try:
-            if marker in (proc / "environ").read_bytes() and b"app.cli" in (proc / "cmdline").read_bytes():
+            command = (proc / "cmdline").read_bytes()
+            if marker in (proc / "environ").read_bytes() and (b"app.cli" in command or b"traced_serve" in command):
                 return int(proc.name)
         except OSError:
             continue
@@ -476,6 +494,103 @@ async def measure_idle_memory(url: str, client: Client, pid: int) -> dict[str, f
     }
 
 
+async def _hold_idle_viewers(url: str, tenant: uuid.UUID, sessions: list[tuple[str, str]], orders: Connection) -> None:
+    handshakes = asyncio.Semaphore(G10_IDLE_HANDSHAKES)
+
+    async def one(user: str, session_id: str) -> Viewer:
+        async with handshakes:
+            # A server busy with thousands of connections (and a shared machine) answers handshakes late.
+            viewer = await Viewer.open(url, session_id, bench_token(user, tenant), open_timeout=600)
+        await asyncio.wait_for(viewer.state_done.wait(), 600)
+        return viewer
+
+    started = time.perf_counter()
+    viewers = await asyncio.gather(*(one(user, sid) for user, sid in sessions for _ in range(G10_IDLE_VIEWERS)))
+    loop = asyncio.get_running_loop()
+    orders.send((len(viewers), time.perf_counter() - started))
+    await loop.run_in_executor(None, orders.recv)
+    await close_all(viewers)
+    orders.send(sum(v.frames for v in viewers))
+
+
+def _raise_open_files() -> None:
+    """Raise this process's limit of open files to the hard limit (its children inherit it): 10,000 sockets."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _idle_client_process(url: str, tenant: uuid.UUID, sessions: list[tuple[str, str]], orders: Connection) -> None:
+    """A client process of G10 at 10,000: attaches its viewers, says how many, holds them until told to close."""
+    _raise_open_files()
+    uvloop.run(_hold_idle_viewers(url, tenant, sessions, orders))
+
+
+async def _heap_snapshot(pid: int, directory: Path, number: int) -> None:
+    """Have the traced server write snapshot ``number`` (see bench.traced_serve) and wait for it."""
+    os.kill(pid, signal.SIGUSR1)
+    while not (directory / f"{number}.snap").exists():
+        await asyncio.sleep(0.2)
+
+
+async def measure_idle_at_scale(
+    url: str, client: Client, pid: int, trace: Path | None = None, sessions_count: int = G10_IDLE_SESSIONS
+) -> dict[str, float]:
+    """G10 at 10,000: server RSS before any viewer, and once 10,000 viewers (in client processes) got their state.
+
+    Viewers of 100 paused sessions, 100 each, authenticated with the handshake's bearer token; the sessions exist
+    before the first RSS reading, so the figure is the viewers' alone. With ``trace``, the server (under
+    tracemalloc) writes a heap snapshot at each reading.
+    """
+    users = [f"g10k-{i}" for i in range(sessions_count)]
+    sessions = list(zip(users, await asyncio.gather(*(client.session(user) for user in users)), strict=True))
+    await asyncio.sleep(G10_IDLE_SETTLE_S)
+    if trace is not None:
+        await _heap_snapshot(pid, trace, 0)
+    before = rss_kib(pid)
+    spawn = multiprocessing.get_context("spawn")
+    processes, pipes = [], []
+    for index in range(G10_IDLE_PROCESSES):
+        ours, theirs = spawn.Pipe()
+        share = sessions[index::G10_IDLE_PROCESSES]
+        process = spawn.Process(target=_idle_client_process, args=(url, client.tenant, share, theirs), daemon=True)
+        process.start()
+        processes.append(process)
+        pipes.append(ours)
+    loop = asyncio.get_running_loop()
+    try:
+        attached = await asyncio.gather(*(loop.run_in_executor(None, pipe.recv) for pipe in pipes))
+        viewers = sum(count for count, _ in attached)
+        # From the first handshake (the client processes take seconds to start) to the last viewer's state.
+        attach_s = max(seconds for _, seconds in attached)
+        await asyncio.sleep(G10_IDLE_SETTLE_S)
+        after = rss_kib(pid)
+        # Idle viewers still cost CPU: every session sends each of its viewers a status about once a second.
+        cpu0 = cpu_seconds(pid)
+        await asyncio.sleep(G10_IDLE_SETTLE_S)
+        idle_cpu_cores = (cpu_seconds(pid) - cpu0) / G10_IDLE_SETTLE_S
+        if trace is not None:
+            await _heap_snapshot(pid, trace, 1)
+        for pipe in pipes:
+            pipe.send("close")
+        frames = sum(await asyncio.gather(*(loop.run_in_executor(None, pipe.recv) for pipe in pipes)))
+    finally:
+        for process in processes:
+            process.join(30)
+            if process.is_alive():
+                process.kill()
+    return {
+        "viewers": viewers,
+        "sessions": sessions_count,
+        "client_processes": G10_IDLE_PROCESSES,
+        "attach_s": attach_s,
+        "rss_before_kib": before,
+        "rss_after_kib": after,
+        "kib_per_viewer": (after - before) / viewers,
+        "frames_while_idle": frames,
+        "server_cpu_cores_idle": idle_cpu_cores,
+    }
+
+
 # Goals on data set M
 
 
@@ -697,13 +812,89 @@ def _options() -> argparse.Namespace:
     parser.add_argument("--seek", action="store_true", help="only G9 (seeks and diff-seeks), on data set M")
     parser.add_argument("--viewport", action="store_true", help="only G11 (the viewport filter), on data set M")
     parser.add_argument("--profile", type=Path, help="record py-spy profiles of the server during G4 and G6 here")
+    parser.add_argument("--idle", action="store_true", help="only G10 at 10,000 idle viewers (data set I)")
+    parser.add_argument(
+        "--trace", type=Path, help="with --idle: run the server under tracemalloc, print its heap per viewer by line"
+    )
+    parser.add_argument(
+        "--idle-sessions",
+        type=int,
+        default=G10_IDLE_SESSIONS,
+        help=f"with --idle: sessions of {G10_IDLE_VIEWERS} viewers each (a traced server is slow: 10 is enough)",
+    )
     return parser.parse_args()
+
+
+def trace_breakdown(directory: Path, viewers: int, top: int = 25) -> None:
+    """Print the heap growth per viewer between the snapshots before and after the viewers, by line."""
+    before = tracemalloc.Snapshot.load(str(directory / "0.snap"))
+    after = tracemalloc.Snapshot.load(str(directory / "1.snap"))
+    for key in ("filename", "lineno"):
+        stats = after.compare_to(before, key)
+        total = sum(stat.size_diff for stat in stats)
+        print(f"\n#### heap growth per viewer by {key}: {total / viewers / 1024:.1f} KiB in all\n")
+        print("| where | bytes per viewer | blocks per viewer |\n|---|---|---|")
+        for stat in stats[:top]:
+            frame = stat.traceback[0]
+            where = frame.filename.split("site-packages/")[-1].split("/wt/idle/")[-1].split("python3.11/")[-1]
+            where += f":{frame.lineno}" if key == "lineno" else ""
+            print(f"| {where} | {stat.size_diff / viewers:,.0f} | {stat.count_diff / viewers:.1f} |")
+
+
+async def main_idle(options: argparse.Namespace) -> None:
+    """G10 at 10,000 idle viewers alone: loads data set I, runs one server (traced with ``--trace``)."""
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
+    _raise_open_files()  # the server's, which inherits it
+    with backends() as services:
+        database_url = await fresh_database(services.database_url)
+        try:
+            started = time.perf_counter()
+            await load_bench_data(database_url, IDLE, DENSE_TENANT, end, SEED)
+            print(f"loaded I: {IDLE.events:,} events in {time.perf_counter() - started:.0f} s")
+            await settle_background_jobs(database_url, services.redis_url)
+            env = {
+                "MSR_DATABASE_URL": database_url,
+                "MSR_REDIS_URL": services.redis_url,
+                "MSR_JWT_SECRET": SECRET,
+                "MSR_DB_POOL_MAX": "20",
+                "MSR_REDIS_PREFIX": f"bench{uuid.uuid4().hex[:6]}:",
+            }
+            command = None
+            if options.trace is not None:
+                options.trace.mkdir(parents=True, exist_ok=True)
+                env["MSR_BENCH_TRACE_DIR"] = str(options.trace)
+                command = [sys.executable, "-m", "bench.traced_serve"]
+            with server_process(env, command) as url:
+                pid = server_pid(url)
+                async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+                    client = Client(http, DENSE_TENANT)
+                    await client.raise_session_limit()
+                    g10k = await measure_idle_at_scale(url, client, pid, options.trace, options.idle_sessions)
+        finally:
+            await drop_database(services.database_url, database_url)
+    if options.trace is not None:
+        trace_breakdown(options.trace, int(g10k["viewers"]))
+    write_result("playback-idle", {"G10_10k": g10k}, [_idle_row(g10k)])
+
+
+def _idle_row(g10k: dict[str, float]) -> tuple[str, str, str]:
+    met = g10k["kib_per_viewer"] <= 64 and g10k["rss_after_kib"] <= 1 << 20
+    return (
+        f"G10 server RSS per idle viewer at {g10k['viewers']:,.0f} viewers ({g10k['sessions']:.0f} paused sessions, "
+        f"{G10_IDLE_PROCESSES} client processes; attached in {g10k['attach_s']:.0f} s)",
+        f"{g10k['kib_per_viewer']:.1f} KiB ({g10k['rss_before_kib'] / 1024:.0f} -> "
+        f"{g10k['rss_after_kib'] / 1024:.0f} MiB); server CPU while idle {g10k['server_cpu_cores_idle']:.2f} cores",
+        f"<= 64 KiB and <= 1 GiB in all: {_yes(met)}",
+    )
 
 
 async def main() -> None:
     options = _options()
     if options.viewport:
         await viewport_only()
+        return
+    if options.idle:
+        await main_idle(options)
         return
     spec_m = DATASETS["M"]
     end = datetime.now(UTC).replace(second=0, microsecond=0)

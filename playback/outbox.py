@@ -141,7 +141,33 @@ class StateNeeded:
 
 
 class ViewerOutbox:
-    """The pending messages of one viewer, bounded; see the module's docstring for the policy."""
+    """The pending messages of one viewer, bounded; see the module's docstring for the policy.
+
+    An idle viewer is one of thousands on a replica: slots, and the resume history is made at the first message.
+    """
+
+    __slots__ = (
+        "_diff_within",
+        "_head",
+        "_history",
+        "_history_bytes",
+        "_history_frames",
+        "_history_limit",
+        "_max_bytes",
+        "_max_entities",
+        "_max_frames",
+        "_next_chunk",
+        "_next_seq",
+        "_pending_bytes",
+        "_pending_frames",
+        "_pictured",
+        "_queue",
+        "_streaming",
+        "_tail",
+        "conflations",
+        "lens",
+        "resyncs",
+    )
 
     def __init__(
         self,
@@ -178,7 +204,7 @@ class ViewerOutbox:
         self._streaming: StateNeeded | None = None
         self._next_chunk = 1
         self._next_seq = 1
-        self._history: deque[tuple[int, EncodedFrame | StateChunk]] = deque()
+        self._history: deque[tuple[int, EncodedFrame | StateChunk]] | None = None
         self._history_bytes = 0
         self.conflations = 0
         """How many times pending frames were conflated."""
@@ -306,11 +332,12 @@ class ViewerOutbox:
         """
         if seq < 0:
             raise ValueError(f"seq must not be negative, got {seq}")
-        oldest = self._history[0][0] if self._history else self._next_seq
+        history = self._history or ()
+        oldest = history[0][0] if history else self._next_seq
         if self._streaming is None and oldest - 1 <= seq <= self.last_seq:
-            return [payload.message(number) for number, payload in self._history if number > seq]
+            return [payload.message(number) for number, payload in history if number > seq]
         self._next_seq = seq + 1
-        self._history.clear()
+        self._history = None
         self._history_bytes = 0
         self._streaming = None
         # The client's picture is unknown now: a diff queued for it would not apply.
@@ -355,9 +382,12 @@ class ViewerOutbox:
             payload = self.lens(payload)
         seq = self._next_seq
         self._next_seq += 1
-        self._history.append((seq, payload))
+        if self._history is None:
+            self._history = deque()
+        history = self._history
+        history.append((seq, payload))
         self._history_bytes += payload.size
-        while len(self._history) > self._history_frames or self._history_bytes > self._history_limit:
-            _, dropped = self._history.popleft()
+        while len(history) > self._history_frames or self._history_bytes > self._history_limit:
+            _, dropped = history.popleft()
             self._history_bytes -= dropped.size
         return payload.message(seq)

@@ -278,14 +278,30 @@ class Viewer:
     it keeps receiving frames (within its outbox's bounds) until it is resumed or given up.
     """
 
+    # Thousands of idle viewers per replica: slots, and the queues of notices and resent messages are made when needed.
+    # Weak references: the live wing keys what it knows of a viewer by it.
+    __slots__ = (
+        "__weakref__",
+        "_closing",
+        "_ended",
+        "_max_notices",
+        "_notices",
+        "_replay",
+        "_status",
+        "_waiting",
+        "outbox",
+    )
+
     def __init__(self, outbox: ViewerOutbox, *, max_notices: int = 32) -> None:
         self.outbox = outbox
-        self._notices: deque[bytes] = deque(maxlen=max_notices)
+        self._max_notices = max_notices
+        self._notices: deque[bytes] | None = None
         self._status: bytes | None = None
         self._ended: bytes | None = None
-        self._replay: deque[bytes] = deque()
+        self._replay: deque[bytes] | None = None
         self._closing: tuple[int, str] | None = None
-        self._wake = asyncio.Event()
+        # Made only while the pump waits (an Event would cost an idle viewer its dict and a deque of waiters).
+        self._waiting: asyncio.Future[None] | None = None
 
     @property
     def closing(self) -> tuple[int, str] | None:
@@ -301,33 +317,35 @@ class Viewer:
             # way): resynchronise with the state where the frame starts, then go on.
             self.outbox.reset(frame.from_)
             self.outbox.push(frame)
-        self._wake.set()
+        self._wake()
 
     def reset(self, position: int) -> None:
         """Playback jumped: the state at ``position`` comes next, or the diff to it when it is near."""
         self.outbox.seek(position)
         self._ended = None
-        self._wake.set()
+        self._wake()
 
     def status(self, message: bytes) -> None:
         """The latest ``status`` message (replaces one not sent yet)."""
         self._status = message
-        self._wake.set()
+        self._wake()
 
     def notice(self, message: bytes) -> None:
         """A reply or an error for this viewer alone (the oldest is dropped past the bound)."""
+        if self._notices is None:
+            self._notices = deque(maxlen=self._max_notices)
         self._notices.append(message)
-        self._wake.set()
+        self._wake()
 
     def ended(self, message: bytes) -> None:
         """The ``ended`` message, sent after every frame queued before it."""
         self._ended = message
-        self._wake.set()
+        self._wake()
 
     def close(self, code: int, reason: str) -> None:
         """Ask the pump to stop after the message it is sending and the pending notices; then close with ``code``."""
         self._closing = (code, reason)
-        self._wake.set()
+        self._wake()
 
     def resume(self, seq: int) -> bool:
         """The client applied up to ``seq`` (after a reconnect): True when the history bridged the gap.
@@ -337,8 +355,10 @@ class Viewer:
         again = self.outbox.resume(seq)
         if again is None:
             return False
+        if self._replay is None:
+            self._replay = deque()
         self._replay.extend(again)
-        self._wake.set()
+        self._wake()
         return True
 
     async def pump(self, send: Send, states: StateReader, diffs: DiffReader | None = None) -> tuple[int, str]:
@@ -347,11 +367,11 @@ class Viewer:
         Without ``diffs``, a diff-seek is answered with the full state.
         """
         while True:
-            self._wake.clear()
             if self._closing is not None:
                 # The errors that explain the close go first.
                 while self._notices:
                     await send(self._notices.popleft())
+                self._notices = None
                 return self._closing
             message = self._next()
             if isinstance(message, StateNeeded) and message.since is not None and diffs is not None:
@@ -361,13 +381,24 @@ class Viewer:
             elif message is not None:
                 await send(message)
             else:
-                await self._wake.wait()
+                # Nothing was awaited since _next() found nothing, so no wake-up can have been missed.
+                self._waiting = asyncio.get_running_loop().create_future()
+                try:
+                    await self._waiting
+                finally:
+                    self._waiting = None
+
+    def _wake(self) -> None:
+        if self._waiting is not None and not self._waiting.done():
+            self._waiting.set_result(None)
 
     def _next(self) -> bytes | StateNeeded | None:
         if self._replay:
             return self._replay.popleft()
+        self._replay = None
         if self._notices:
             return self._notices.popleft()
+        self._notices = None
         if self._status is not None:
             message, self._status = self._status, None
             return message

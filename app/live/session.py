@@ -9,11 +9,15 @@ once per replica and pushed to every viewer's bounded outbox; ``status`` and ``e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import deque
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Final
+
+import msgspec
 
 from app import metrics
 from app.domain.sessions import Access
@@ -32,11 +36,18 @@ from app.live.source import StoreEventSource
 from playback.instants import format_timestamp
 from playback.messages import Ended, LoopRange, MessageId, Status, encode
 from playback.outbox import EncodedFrame
-from playback.ports import ClockStatus
+from playback.ports import ClockStatus, StatePart
 from playback.runner import PlaybackRunner, Viewer
 from playback.viewport import FrameIndexCache
 
 _MAX_UNPUBLISHED: Final = 256
+SHARED_STATE_S: Final = 2.0
+"""How long a state read for one viewer serves the others that ask for the same position (viewers attaching to a
+paused session): a late event ingested meanwhile reaches them as it would have had they come a moment earlier."""
+SHARED_STATE_BYTES: Final = 4 << 20
+"""The largest state kept for sharing; a larger one is read for each viewer, streamed chunk by chunk."""
+SHARED_STATE_WAIT_S: Final = 1.0
+"""How long a viewer waits for another's read of its state (paced by that viewer's connection) before reading it."""
 
 
 def status_message(status: ClockStatus, reply_to: MessageId | None = None) -> Status:
@@ -62,6 +73,16 @@ class Parked:
 
     user_id: str
     until: float
+
+
+@dataclass(slots=True, eq=False)
+class SharedStateRead:
+    """A read of the state at ``position`` whose parts serve the viewers that ask for it until ``until``."""
+
+    position: int
+    until: float
+    parts: asyncio.Future[list[StatePart] | None]
+    """The whole state once read; None when it was too large to keep, failed or was abandoned."""
 
 
 @dataclass(slots=True)
@@ -114,6 +135,8 @@ class LiveSession:
     """Held while this replica takes the session over: the lease loop and a command may both try at once."""
     frame_indexes: FrameIndexCache = field(default_factory=FrameIndexCache)
     """The bounds of the latest frames' events, read once for all the viewers with a viewport."""
+    shared_state: SharedStateRead | None = None
+    """The latest state read, shared by the viewers asking for the same position (see :meth:`state`)."""
 
     @property
     def runner(self) -> PlaybackRunner | None:
@@ -130,6 +153,39 @@ class LiveSession:
             return self.owner.runner.status()
         clock, wall = self.clock, time.time()
         return ClockStatus(clock.state, clock.position_at(wall), clock.speed, clock.start, clock.end, wall)
+
+    async def state(self, position: int) -> AsyncGenerator[StatePart, None]:
+        """The state at ``position`` for a viewer: read once for the viewers that ask for it at about the same time.
+
+        Encoded once, the chunks are the same objects in every such viewer's resume history, never copies.
+        """
+        shared = self.shared_state
+        if shared is not None and shared.position == position and time.monotonic() < shared.until:
+            with contextlib.suppress(TimeoutError):
+                # Shielded: a viewer that leaves while waiting must not cancel the read for the others.
+                whole = await asyncio.wait_for(asyncio.shield(shared.parts), SHARED_STATE_WAIT_S)
+                if whole is not None:
+                    for part in whole:
+                        yield part
+                    return
+        read = SharedStateRead(position, time.monotonic() + SHARED_STATE_S, asyncio.get_running_loop().create_future())
+        self.shared_state = read
+        kept: list[StatePart] | None = []
+        size = 0
+        try:
+            async with contextlib.aclosing(self.source.state(position)) as read_parts:
+                async for part in read_parts:
+                    size += len(part.entities) if isinstance(part.entities, msgspec.Raw) else 0
+                    if kept is not None:
+                        kept.append(part)
+                        if size > SHARED_STATE_BYTES:
+                            kept = None
+                    yield part
+        except BaseException:
+            kept = None
+            raise
+        finally:
+            read.parts.set_result(kept)
 
     # The runner's sink: to the local viewers, and to the followers.
 

@@ -232,7 +232,7 @@ class ReplayConnection:
             return False
         live = attachment.live
         diffs = viewed_diffs(attachment.viewer.outbox, live.source.state, live.source.seek_diff)
-        pump = asyncio.create_task(attachment.viewer.pump(self._send, live.source.state, diffs))
+        pump = asyncio.create_task(attachment.viewer.pump(self._send, live.state, diffs))
         reader = asyncio.create_task(self._read(attachment, first))
         try:
             await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
