@@ -60,7 +60,11 @@ def _kill_postgres(data_dir: Path) -> None:
         os.kill(pid, 0)
 
 
-@pytest.mark.parametrize("dead", ["redis", "postgres", "both"])
+# "both" runs by default; one dependency dead at a time is the heavy variant (`make test-faults`).
+@pytest.mark.parametrize(
+    "dead",
+    [pytest.param("redis", marks=pytest.mark.faults), pytest.param("postgres", marks=pytest.mark.faults), "both"],
+)
 async def test_sigterm_ends_the_server_at_once_whatever_died_before(dead, tmp_path, settings):
     with contextlib.ExitStack() as stack:
         redis_process, redis_url = stack.enter_context(_redis(tmp_path))
