@@ -90,7 +90,7 @@ unit: $(VENV)/.installed-dev $(UI_STAMP) chromium nginx redis-server ## the test
 
 test: lint types imports ui-test unit ## install the dev tools and run lint, types, import rules, the UI's unit tests and the whole test suite
 
-test-faults: $(VENV)/.installed-dev ## the heavy fault-injection variants left out of `make test` (docs/reliability.md)
+test-faults: $(VENV)/.installed-dev redis-server ## the heavy fault-injection variants left out of `make test` (docs/reliability.md)
 	$(BIN)/pytest -m faults
 
 # The smaller locks are constrained by the dev one, so every environment runs the same versions.

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from app.embedded import EmbeddedPostgres
 from tests.support import free_port
@@ -64,6 +65,8 @@ class PrivateRedis:
 
 @contextlib.contextmanager
 def private_redis(folder: Path) -> Iterator[PrivateRedis]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("no redis-server to start, kill and restart (make redis-server installs it)")
     redis = PrivateRedis(folder)
     redis.start()
     try:
