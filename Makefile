@@ -14,7 +14,7 @@ NODE_ENV_PATH := PATH="$(abspath $(BIN)):$$PATH"
 UI_SOURCES := $(shell find ui/src ui/tests -type f 2>/dev/null) ui/package.json ui/package-lock.json ui/build.mjs ui/tsconfig.json
 UI_STAMP := static/build/.built
 
-.PHONY: help run test lint types imports unit ui ui-test openapi chromium nginx redis-server lock bench clean
+.PHONY: help run test test-faults lint types imports unit ui ui-test openapi chromium nginx redis-server lock bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -89,6 +89,9 @@ unit: $(VENV)/.installed-dev $(UI_STAMP) chromium nginx redis-server ## the test
 	$(BIN)/pytest
 
 test: lint types imports ui-test unit ## install the dev tools and run lint, types, import rules, the UI's unit tests and the whole test suite
+
+test-faults: $(VENV)/.installed-dev redis-server ## the heavy fault-injection variants left out of `make test` (docs/reliability.md)
+	$(BIN)/pytest -m faults
 
 # The smaller locks are constrained by the dev one, so every environment runs the same versions.
 lock: | $(BIN)/python ## re-resolve requirements/*.txt (newest versions allowed by pyproject.toml, with hashes); then `make test`

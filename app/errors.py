@@ -34,7 +34,7 @@ from redis.exceptions import RedisError
 from app.web import correlation_id_of, utc_now_rfc3339
 from playback import errors as engine
 from playback import messages as wire
-from store.errors import ConflictError, StoreUnavailableError
+from store.errors import ConflictError, StoreFullError, StoreUnavailableError
 
 _log = logging.getLogger("msr.errors")
 
@@ -296,7 +296,7 @@ def error_body(error: Exception, answer: Answer, correlation_id: str) -> dict[st
     """The error envelope of an error, answered as ``answer``."""
     if isinstance(error, DomainError):
         message = error.message
-    elif isinstance(error, ConflictError):
+    elif isinstance(error, ConflictError | StoreFullError):
         message = str(error)
     else:
         message = "a dependency is unavailable; retry in a moment"

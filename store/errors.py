@@ -11,6 +11,10 @@ class StoreUnavailableError(StoreError):
     """PostgreSQL cannot be reached or did not answer in time; retrying later may work."""
 
 
+class StoreFullError(StoreUnavailableError):
+    """PostgreSQL has no disk space left for a write (SQLSTATE 53100); its transaction was rolled back."""
+
+
 class ConflictError(StoreError):
     """A write lost an optimistic-concurrency race (stale ``occ_lock``) or broke a uniqueness rule."""
 

@@ -12,7 +12,7 @@ from typing import TypeAlias
 import asyncpg
 
 from store import queries
-from store.errors import StoreUnavailableError
+from store.errors import StoreFullError, StoreUnavailableError
 
 _UNAVAILABLE = (
     OSError,
@@ -34,9 +34,11 @@ Connection: TypeAlias = "asyncpg.Connection | asyncpg.pool.PoolConnectionProxy"
 
 @contextmanager
 def translate_errors() -> Iterator[None]:
-    """Turn "PostgreSQL is not there" driver errors into :class:`StoreUnavailableError`."""
+    """Turn "PostgreSQL is not there" driver errors into :class:`StoreUnavailableError` (a full disk: its subclass)."""
     try:
         yield
+    except asyncpg.DiskFullError as exc:
+        raise StoreFullError("the database is out of disk space; retry once space is freed") from exc
     except _UNAVAILABLE as exc:
         raise StoreUnavailableError(f"database unavailable: {type(exc).__name__}") from exc
 

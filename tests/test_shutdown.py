@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,15 +43,18 @@ def _redis(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
 
 
 @contextlib.contextmanager
-def _postgres(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+def _postgres() -> Iterator[tuple[Path, str]]:
     """A PostgreSQL of this test's own (so the test may kill it); its data folder and URL."""
-    server = EmbeddedPostgres(tmp_path / "pg")
+    # Not under pytest's basetemp (mode 0700): as root, the embedded server runs as its own system user.
+    folder = Path(tempfile.mkdtemp(prefix="msr-shutdown-pg-"))
+    server = EmbeddedPostgres(folder)
     url = server.start()
     try:
         yield server.data_dir, url
     finally:
         with contextlib.suppress(Exception):
             server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _kill_postgres(data_dir: Path) -> None:
@@ -60,14 +65,18 @@ def _kill_postgres(data_dir: Path) -> None:
         os.kill(pid, 0)
 
 
-@pytest.mark.parametrize("dead", ["redis", "postgres", "both"])
+# "both" runs by default; one dependency dead at a time is the heavy variant (`make test-faults`).
+@pytest.mark.parametrize(
+    "dead",
+    [pytest.param("redis", marks=pytest.mark.faults), pytest.param("postgres", marks=pytest.mark.faults), "both"],
+)
 async def test_sigterm_ends_the_server_at_once_whatever_died_before(dead, tmp_path, settings):
     with contextlib.ExitStack() as stack:
         redis_process, redis_url = stack.enter_context(_redis(tmp_path))
         database_url = settings.database_url
         pg_folder = None
         if dead != "redis":
-            pg_folder, database_url = stack.enter_context(_postgres(tmp_path))
+            pg_folder, database_url = stack.enter_context(_postgres())
         port = free_port()
         env = {key: value for key, value in os.environ.items() if not key.startswith("MSR_")} | {
             "MSR_PORT": str(port),

@@ -46,9 +46,11 @@ class Leases:
         """Extend every lease in one round trip; for each, whether it is still held."""
         if not held:
             return []
-        pipe = self._client.pipeline(transaction=False)
-        await self.queue_renewals(pipe, held, ttl_ms)
-        return [bool(kept) for kept in await pipe.execute()]
+        # As a context manager, the pipeline gives its connection back even when Redis fails or the round is
+        # cancelled (a timeout): a bare pipeline keeps it, and leaks one connection per failed round.
+        async with self._client.pipeline(transaction=False) as pipe:
+            await self.queue_renewals(pipe, held, ttl_ms)
+            return [bool(kept) for kept in await pipe.execute()]
 
     async def queue_renewals(self, pipe: AnyPipeline, held: Sequence[Held], ttl_ms: int) -> None:
         """Queue the renewals of ``held`` on ``pipe`` (one answer each, in order)."""

@@ -186,11 +186,12 @@ class PlaybackCluster:
             return {}
         ids = list(leases)
         held = [Held(self._lease_key(i), leases[i].token, self._epoch_key(i), leases[i].epoch) for i in ids]
-        pipe = self._redis.client.pipeline(transaction=False)
-        await self._leases.queue_renewals(pipe, held, self._lease_ms)
-        for session_id in ids:
-            self._count_subscribers(pipe, self.channel(session_id))
-        answers = await pipe.execute()
+        # A context manager, so that a failed or cancelled round gives its connection back (see lease.renew_all).
+        async with self._redis.client.pipeline(transaction=False) as pipe:
+            await self._leases.queue_renewals(pipe, held, self._lease_ms)
+            for session_id in ids:
+                self._count_subscribers(pipe, self.channel(session_id))
+            answers = await pipe.execute()
         kept, counts = answers[: len(ids)], answers[len(ids) :]
         return {
             session_id: Renewal(bool(kept[n]), int(counts[n][0][1]) if counts[n] else 0)
@@ -203,10 +204,10 @@ class PlaybackCluster:
 
     async def force_release(self, session_id: uuid.UUID) -> None:
         """Drop the lease whoever holds it (an admin's reset); the new epoch refuses the holder's next write."""
-        pipe = self._redis.client.pipeline(transaction=False)
-        pipe.delete(self._lease_key(session_id))
-        pipe.incr(self._epoch_key(session_id))
-        await pipe.execute()
+        async with self._redis.client.pipeline(transaction=False) as pipe:
+            pipe.delete(self._lease_key(session_id))
+            pipe.incr(self._epoch_key(session_id))
+            await pipe.execute()
 
     async def owner(self, session_id: uuid.UUID) -> str | None:
         """The replica holding the session's lease, if any."""

@@ -10,6 +10,7 @@ tag, so a Redis Cluster keeps them in one slot.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import weakref
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from redis.exceptions import RedisError
 
 from app.coordination.redis import RedisConnection
 from app.web import rfc3339
@@ -141,10 +143,13 @@ class Presence:
     async def forget(self) -> None:
         """Remove this replica's snapshot (at shutdown)."""
         replica = self._hub.replica_id
-        async with self._redis.client.pipeline(transaction=True) as pipe:
-            pipe.delete(self._key(replica))
-            pipe.zrem(self._replicas, replica)
-            await pipe.execute()
+        # With Redis gone there is nothing to remove (the snapshot expires by itself); raising here would abort the
+        # rest of the shutdown (the loops, Redis and the pool left open), which then overran its bound.
+        with contextlib.suppress(RedisError, OSError):
+            async with self._redis.client.pipeline(transaction=True) as pipe:
+                pipe.delete(self._key(replica))
+                pipe.zrem(self._replicas, replica)
+                await pipe.execute()
 
     async def list(self, tenant_id: str | None) -> list[dict[str, Any]]:
         """Every session played or watched now on any replica (of ``tenant_id`` when given), newest viewer last."""
