@@ -201,13 +201,6 @@ class PlaybackCluster:
         """Give the lease up (only if still ours), so another replica may take over at once."""
         await self._leases.release(self._lease_key(session_id), lease.token)
 
-    async def force_release(self, session_id: uuid.UUID) -> None:
-        """Drop the lease whoever holds it (an admin's reset); the new epoch refuses the holder's next write."""
-        pipe = self._redis.client.pipeline(transaction=False)
-        pipe.delete(self._lease_key(session_id))
-        pipe.incr(self._epoch_key(session_id))
-        await pipe.execute()
-
     async def owner(self, session_id: uuid.UUID) -> str | None:
         """The replica holding the session's lease, if any."""
         token = await self._redis.client.get(self._lease_key(session_id))
@@ -296,10 +289,15 @@ class PlaybackCluster:
             raise refusal(reply.code or NotOwnerError.__name__, reply.message or "refused")
         return reply.checkpoint
 
-    async def announce_terminated(self, session_ids: list[uuid.UUID]) -> None:
-        """Tell every replica that these sessions are no longer ACTIVE."""
-        note = encoder.encode(TerminatedNote([str(i) for i in session_ids]))
-        await self._redis.client.publish(self._terminated_channel, note)
+    def queue_terminated(self, pipe: AnyPipeline, session_ids: list[uuid.UUID]) -> None:
+        """Queue on ``pipe`` the end of these sessions: tell every replica, and drop their leases.
+
+        A lease is dropped whoever holds it (even a stuck replica): the new epoch refuses the holder's next write.
+        """
+        pipe.publish(self._terminated_channel, encoder.encode(TerminatedNote([str(i) for i in session_ids])))
+        for session_id in session_ids:
+            pipe.delete(self._lease_key(session_id))
+            pipe.incr(self._epoch_key(session_id))
 
     async def _send(self, replica: str, note: ReplicaNote) -> None:
         await self._redis.client.publish(self._redis.key("playback", "replica", replica), encoder.encode(note))
