@@ -156,6 +156,7 @@ def create_app(settings: Settings) -> Litestar:
                 await _bounded("erasures", services.erasures.close())
                 await _bounded("playback", services.playback.close())
                 await _bounded("presence", services.presence.forget())
+                await _bounded("session creates", services.sessions.close())
             await _bounded("background tasks", background.stop())
             await _bounded("redis", redis.close())
             await db.close()

@@ -34,7 +34,7 @@ async def floor_redis(redis_url: str) -> dict[str, float]:
     timings = []
     for i in range(3000):
         started = time.perf_counter()
-        await script(keys=keys, args=[10**9, f"s{i}", i])
+        await script(keys=keys, args=[i, f"s{i}", 10**9])
         timings.append((time.perf_counter() - started) * 1000)
     await client.delete(*keys)
     await client.aclose()

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import asyncpg
 
@@ -71,6 +71,17 @@ def row_of(record: asyncpg.Record) -> SessionRow:
     return _row(record)
 
 
+class NewSession(NamedTuple):
+    """A session to create (see :meth:`SessionRepository.create_many`); the fields are the statement's columns."""
+
+    id: uuid.UUID
+    kind: SessionKind
+    tenant_id: uuid.UUID
+    user_id: str
+    range_start: datetime | None = None
+    range_end: datetime | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class SessionQuery:
     """Filters, order and page of a session listing; sort columns must be in SORTABLE_COLUMNS."""
@@ -115,20 +126,27 @@ class SessionRepository:
 
         ConflictError when the tenant already has a live record-and-replay session (kind ``rnr``).
         """
+        (row,) = await self.create_many([NewSession(session_id, kind, tenant_id, user_id, range_start, range_end)])
+        return row
+
+    async def create_many(self, sessions: Sequence[NewSession]) -> list[SessionRow]:
+        """Insert ACTIVE sessions and their activity entries in one statement; the rows, in the order given.
+
+        ConflictError (and nothing inserted) when one is a second live record-and-replay session of its tenant.
+        """
+        columns = zip(*sessions, strict=True)
         async with self._db.connection() as conn:
             try:
-                record = await conn.fetchrow(
-                    _Q["insert_session"], session_id, kind, tenant_id, user_id, range_start, range_end
-                )
+                records = await conn.fetch(_Q["insert_sessions"], *(list(column) for column in columns))
             except asyncpg.UniqueViolationError:
-                raise ConflictError(f"tenant {tenant_id} already has a live replay") from None
-        assert record is not None
-        return _row(record)
+                raise ConflictError("the tenant already has a live replay") from None
+        rows = {record["id"]: _row(record) for record in records}
+        return [rows[session.id] for session in sessions]
 
-    async def discard(self, session_id: uuid.UUID) -> None:
-        """Remove a session that was not admitted, leaving no trace."""
+    async def discard(self, session_ids: Sequence[uuid.UUID]) -> None:
+        """Remove sessions that were not admitted, leaving no trace."""
         async with self._db.connection() as conn:
-            await conn.execute(_Q["discard_session"], session_id)
+            await conn.execute(_Q["discard_sessions"], list(session_ids))
 
     async def get(self, session_id: uuid.UUID) -> SessionRow:
         """One session, or NotFoundError."""

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 
 from redis.exceptions import RedisError
 
 from app.coordination.redis import RedisConnection
-from app.coordination.scripts import load_script
+from app.coordination.scripts import AnyPipeline, load_script
 from store.sessions import SessionRepository
 
 _log = logging.getLogger("msr.sessions")
@@ -34,12 +35,17 @@ class AdmissionControl:
 
     async def admit(self, session_id: uuid.UUID, limit: int) -> bool:
         """Whether the (already stored) session fits under the limit; it then counts against it."""
+        return (await self.admit_many([(session_id, limit)]))[0]
+
+    async def admit_many(self, candidates: Sequence[tuple[uuid.UUID, int]]) -> list[bool]:
+        """For each (already stored) session and its limit, in order, whether it fits; one script call in all."""
+        args: list[str | int] = [_now_ms()]
+        for session_id, limit in candidates:
+            args += [str(session_id), limit]
         for _ in range(3):
-            verdict = await self._admit(
-                keys=[self._active_key, self._marker_key], args=[limit, str(session_id), _now_ms()]
-            )
-            if verdict != -1:
-                return bool(verdict == 1)
+            verdicts = await self._admit(keys=[self._active_key, self._marker_key], args=args)
+            if verdicts != -1:
+                return [verdict == 1 for verdict in verdicts]
             await self.rebuild()
         raise RedisError("admission set could not be rebuilt")
 
@@ -54,6 +60,15 @@ class AdmissionControl:
         """Free the slots of sessions that stopped being ACTIVE."""
         if session_ids:
             await self._redis.client.zrem(self._active_key, *(str(i) for i in session_ids))
+
+    def pipeline(self) -> AnyPipeline:
+        """A pipeline (no transaction) on which callers queue Redis steps sent in one round trip."""
+        return self._redis.client.pipeline(transaction=False)
+
+    def queue_release(self, pipe: AnyPipeline, session_ids: list[uuid.UUID]) -> None:
+        """Queue on ``pipe`` the release of these sessions' slots."""
+        if session_ids:
+            pipe.zrem(self._active_key, *(str(i) for i in session_ids))
 
     async def reconcile(self) -> None:
         """Free slots whose sessions PostgreSQL no longer has ACTIVE (a release lost to a Redis outage).

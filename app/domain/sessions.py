@@ -13,17 +13,19 @@ seconds, so frequent calls cost no database write each. An attached WebSocket vi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from redis.exceptions import RedisError
 
 from app.auth import Principal
 from app.coordination.admission import AdmissionControl
+from app.coordination.scripts import AnyPipeline
 from app.errors import (
     InvalidInputError,
     ResourceNotFoundError,
@@ -36,14 +38,19 @@ from app.errors import (
 )
 from app.web import utc_now
 from store.errors import ConflictError, NotFoundError, StoreUnavailableError
-from store.sessions import SessionKind, SessionPage, SessionQuery, SessionRepository, SessionRow
+from store.sessions import NewSession, SessionKind, SessionPage, SessionQuery, SessionRepository, SessionRow
 
 _log = logging.getLogger("msr.sessions")
+_MAX_CREATE_BATCH = 256
+"""Most creates sharing one statement and one admission script (bounds the statement and the script's time)."""
 
+Item = TypeVar("Item")
+Outcome = TypeVar("Outcome")
 Access = Literal["control", "view"]
 """What a viewer of a session's playback may do: control its clock, or only watch it."""
-TerminatedListener = Callable[[list[uuid.UUID]], Awaitable[None]]
-"""Told the ids of sessions that stopped being ACTIVE (see :meth:`SessionService.on_terminated`)."""
+TerminatedListener = Callable[[list[uuid.UUID], AnyPipeline], Awaitable[None]]
+"""Told the ids of sessions that stopped being ACTIVE, with a pipeline for its Redis steps, which the caller sends
+once all listeners have queued theirs (see :meth:`SessionService.on_terminated`)."""
 
 
 def access_of(principal: Principal, row: SessionRow) -> Access:
@@ -63,6 +70,70 @@ def access_of(principal: Principal, row: SessionRow) -> Access:
     if principal.is_admin:
         return "view"
     raise forbidden("this session belongs to another user")
+
+
+class Coalescer(Generic[Item, Outcome]):
+    """Runs concurrent calls in batches: while one batch is under way, calls queue, and the next batch takes them all.
+
+    Idle, a call runs at once (a batch of one); under load, one round trip serves many requests, which is what lets a
+    replica create sessions faster than one statement and one script per request would. ``run`` answers one
+    outcome per item, in order, or raises for the whole batch. A caller that goes away while its batch runs gets
+    nothing: its outcome goes to ``abandoned`` (to undo it).
+    """
+
+    def __init__(
+        self,
+        run: Callable[[list[Item]], Awaitable[list[Outcome]]],
+        abandoned: Callable[[list[Outcome]], Awaitable[None]],
+        *,
+        max_batch: int,
+    ) -> None:
+        self._run = run
+        self._abandoned = abandoned
+        self._max_batch = max_batch
+        self._queued: list[tuple[Item, asyncio.Future[Outcome]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def submit(self, item: Item) -> Outcome:
+        """The outcome of ``item``, run in the next batch."""
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._queued.append((item, future))
+        if self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain(), name="msr:coalesced-batches")
+        return await future
+
+    async def _drain(self) -> None:
+        batch: list[tuple[Item, asyncio.Future[Outcome]]] = []
+        try:
+            while self._queued:
+                batch, self._queued = self._queued[: self._max_batch], self._queued[self._max_batch :]
+                try:
+                    outcomes = await self._run([item for item, _ in batch])
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                abandoned = []
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():
+                        abandoned.append(outcome)
+                    else:
+                        future.set_result(outcome)
+                if abandoned:
+                    await self._abandoned(abandoned)
+        finally:
+            # Cancelled (or failed unexpectedly): nobody may be left waiting.
+            for _, future in batch + self._queued:
+                if not future.done():
+                    future.set_exception(_creation_failed("the server is shutting down"))
+            self._queued = []
+            self._drainer = None
+
+    async def close(self) -> None:
+        """Wait until the queued batches are done."""
+        if self._drainer is not None:
+            await asyncio.shield(self._drainer)
 
 
 class SessionLiveness:
@@ -123,18 +194,31 @@ class SessionService:
         self.liveness = liveness
         self._idle_timeout = timedelta(seconds=idle_timeout_s)
         self._terminated_listeners: list[TerminatedListener] = []
+        self._creates: Coalescer[tuple[NewSession, int], SessionRow | SessionLimitError] = Coalescer(
+            self._create_many, self._abandoned, max_batch=_MAX_CREATE_BATCH
+        )
 
     def on_terminated(self, listener: TerminatedListener) -> None:
         """Call ``listener`` with the ids of sessions that stopped being ACTIVE here (terminated, deleted, idle)."""
         self._terminated_listeners.append(listener)
 
-    async def _notify_terminated(self, session_ids: list[uuid.UUID]) -> None:
-        for listener in self._terminated_listeners:
+    async def _ended(self, session_ids: list[uuid.UUID]) -> None:
+        """Sessions stopped being ACTIVE: free their slots and tell the listeners, with one Redis round trip."""
+        # As a context manager, so that the pipeline's connection goes back to the pool when Redis fails.
+        async with self._admission.pipeline() as pipe:
+            self._admission.queue_release(pipe, session_ids)
+            for listener in self._terminated_listeners:
+                try:
+                    await listener(session_ids, pipe)
+                except Exception:
+                    # The session is INACTIVE already; its viewers are closed by their replicas' checks instead.
+                    _log.exception("a terminated-session listener failed")
             try:
-                await listener(session_ids)
-            except Exception:
-                # The session is INACTIVE already; its viewers are closed by their replicas' checks instead.
-                _log.exception("a terminated-session listener failed")
+                await pipe.execute()
+            except (RedisError, OSError):
+                # Reconciliation frees the slots once Redis is back; other replicas close their viewers at their
+                # next check, and a lease left behind expires.
+                _log.warning("could not free the slots of (or announce) %d ended sessions", len(session_ids))
 
     async def create(
         self,
@@ -148,39 +232,57 @@ class SessionService:
     ) -> SessionRow:
         """A new ACTIVE session of the caller (in ``tenant_id``, default the caller's), if it fits under the limit.
 
-        ConflictError (from the store) when ``kind`` is ``rnr`` and the tenant already has a live one.
+        Concurrent creates share their round trips (see :class:`Coalescer`). ConflictError (from the store) when
+        ``kind`` is ``rnr`` and the tenant already has a live one: such a create runs alone, so its conflict fails
+        no other.
         """
-        session_id = uuid.uuid4()
+        new = NewSession(
+            uuid.uuid4(), kind, tenant_id or principal.tenant_id, principal.user_id, range_start, range_end
+        )
+        if kind == "rnr":
+            (outcome,) = await self._create_many([(new, limit)])
+        else:
+            outcome = await self._creates.submit((new, limit))
+        if isinstance(outcome, SessionLimitError):
+            raise outcome
+        return outcome
+
+    async def _create_many(self, batch: list[tuple[NewSession, int]]) -> list[SessionRow | SessionLimitError]:
+        """Store the sessions (one statement), then admit them in order under their limits (one Redis script)."""
         try:
-            row = await self._repository.create(
-                session_id,
-                kind=kind,
-                tenant_id=tenant_id or principal.tenant_id,
-                user_id=principal.user_id,
-                range_start=range_start,
-                range_end=range_end,
-            )
+            rows = await self._repository.create_many([new for new, _ in batch])
         except StoreUnavailableError as exc:
             raise _creation_failed("the database is unavailable") from exc
         try:
-            admitted = await self._admission.admit(session_id, limit)
+            admitted = await self._admission.admit_many([(new.id, limit) for new, limit in batch])
         except (RedisError, OSError, StoreUnavailableError) as exc:
-            await self._discard_quietly(session_id)
+            await self._discard_quietly([row.id for row in rows])
             raise _creation_failed("the coordination service is unavailable") from exc
-        if not admitted:
-            await self._discard_quietly(session_id)
-            raise SessionLimitError(
-                f"the maximum of {limit} active sessions is reached; terminate one of yours and retry",
-                details={"max_active_sessions": limit},
-            )
-        return row
+        refused = [row.id for row, fits in zip(rows, admitted, strict=True) if not fits]
+        if refused:
+            await self._discard_quietly(refused)
+        return [
+            row if fits else _limit_reached(limit) for row, fits, (_, limit) in zip(rows, admitted, batch, strict=True)
+        ]
 
-    async def _discard_quietly(self, session_id: uuid.UUID) -> None:
+    async def _abandoned(self, outcomes: list[SessionRow | SessionLimitError]) -> None:
+        """Creates whose caller went away (a cancelled request) leave nothing behind: no row, no slot."""
+        ids = [outcome.id for outcome in outcomes if isinstance(outcome, SessionRow)]
+        if ids:
+            await self._discard_quietly(ids)
+            for session_id in ids:
+                await self._release_quietly(session_id)
+
+    async def close(self) -> None:
+        """Wait for the creates under way (at shutdown, before the pools close)."""
+        await self._creates.close()
+
+    async def _discard_quietly(self, session_ids: list[uuid.UUID]) -> None:
         try:
-            await self._repository.discard(session_id)
+            await self._repository.discard(session_ids)
         except StoreUnavailableError:
-            # The row stays ACTIVE without a slot; idle expiry ends it, and a rebuild counts it meanwhile.
-            _log.warning("could not discard unadmitted session %s", session_id)
+            # The rows stay ACTIVE without a slot; idle expiry ends them, and a rebuild counts them meanwhile.
+            _log.warning("could not discard %d unadmitted sessions", len(session_ids))
 
     async def row(self, session_id: uuid.UUID) -> SessionRow:
         """The session as stored, whoever asks (the store's NotFoundError when unknown)."""
@@ -247,8 +349,7 @@ class SessionService:
         )
         if changed is None:
             return False
-        await self._release_quietly(session_id)
-        await self._notify_terminated([session_id])
+        await self._ended([session_id])
         return True
 
     async def terminate(self, session_id: uuid.UUID, *, actor: str, reason: str) -> bool:
@@ -278,8 +379,7 @@ class SessionService:
             raise _conflict(str(exc)) from None
         except NotFoundError:
             raise not_found(f"session {session_id} not found") from None
-        await self._release_quietly(row.id)
-        await self._notify_terminated([row.id])
+        await self._ended([row.id])
 
     async def _release_quietly(self, session_id: uuid.UUID) -> None:
         try:
@@ -345,8 +445,14 @@ class SessionService:
         expired = await self._repository.expire_idle(utc_now() - self._idle_timeout)
         if expired:
             _log.info("expired %d idle sessions", len(expired))
-            await self._admission.release(*expired)
-            await self._notify_terminated(expired)
+            await self._ended(expired)
+
+
+def _limit_reached(limit: int) -> SessionLimitError:
+    return SessionLimitError(
+        f"the maximum of {limit} active sessions is reached; terminate one of yours and retry",
+        details={"max_active_sessions": limit},
+    )
 
 
 def _creation_failed(reason: str) -> SessionCreationError:

@@ -59,6 +59,8 @@ from playback.errors import PlaybackError
 
 _log = logging.getLogger("msr.cluster")
 _CHECKPOINT_TTL_MS: Final = 24 * 3600 * 1000
+ENDED_EPOCH_KEEP_S: Final = 24 * 3600
+"""How long the epoch counter of an ended session is kept (see :meth:`PlaybackCluster.queue_terminated`)."""
 CLOSE_TIMEOUT_S: Final = 1.0
 """The longest a shutdown waits for Redis to let go of the subscription."""
 REQUEST_TIMEOUT_S: Final = 3.0
@@ -202,13 +204,6 @@ class PlaybackCluster:
         """Give the lease up (only if still ours), so another replica may take over at once."""
         await self._leases.release(self._lease_key(session_id), lease.token)
 
-    async def force_release(self, session_id: uuid.UUID) -> None:
-        """Drop the lease whoever holds it (an admin's reset); the new epoch refuses the holder's next write."""
-        async with self._redis.client.pipeline(transaction=False) as pipe:
-            pipe.delete(self._lease_key(session_id))
-            pipe.incr(self._epoch_key(session_id))
-            await pipe.execute()
-
     async def owner(self, session_id: uuid.UUID) -> str | None:
         """The replica holding the session's lease, if any."""
         token = await self._redis.client.get(self._lease_key(session_id))
@@ -297,10 +292,18 @@ class PlaybackCluster:
             raise refusal(reply.code or NotOwnerError.__name__, reply.message or "refused")
         return reply.checkpoint
 
-    async def announce_terminated(self, session_ids: list[uuid.UUID]) -> None:
-        """Tell every replica that these sessions are no longer ACTIVE."""
-        note = encoder.encode(TerminatedNote([str(i) for i in session_ids]))
-        await self._redis.client.publish(self._terminated_channel, note)
+    def queue_terminated(self, pipe: AnyPipeline, session_ids: list[uuid.UUID]) -> None:
+        """Queue on ``pipe`` the end of these sessions: tell every replica, and drop their leases.
+
+        A lease is dropped whoever holds it (even a stuck replica): the new epoch refuses the holder's next write.
+        The epoch counter is then kept for a day, not for ever (a key per ended session would pile up): a stuck
+        holder is refused long before, and a counter that is gone restarts from the clock, never going back.
+        """
+        pipe.publish(self._terminated_channel, encoder.encode(TerminatedNote([str(i) for i in session_ids])))
+        for session_id in session_ids:
+            pipe.delete(self._lease_key(session_id))
+            pipe.incr(self._epoch_key(session_id))
+            pipe.expire(self._epoch_key(session_id), ENDED_EPOCH_KEEP_S)
 
     async def _send(self, replica: str, note: ReplicaNote) -> None:
         await self._redis.client.publish(self._redis.key("playback", "replica", replica), encoder.encode(note))

@@ -37,6 +37,7 @@ from redis.exceptions import RedisError
 
 from app import metrics
 from app.auth import Principal
+from app.coordination.scripts import AnyPipeline
 from app.domain.admin_settings import RuntimeSettings
 from app.domain.replay import current_window
 from app.domain.sessions import Access, SessionService
@@ -252,16 +253,14 @@ class LiveRegistry:
 
     # Termination, upkeep and shutdown.
 
-    async def terminated(self, session_ids: list[uuid.UUID]) -> None:
-        """Sessions stopped being ACTIVE here: close their viewers everywhere and drop their leases."""
+    async def terminated(self, session_ids: list[uuid.UUID], pipe: AnyPipeline) -> None:
+        """Sessions stopped being ACTIVE here: close their viewers here.
+
+        Their announcement to the other replicas and the release of their leases are queued on ``pipe``, which the
+        caller sends.
+        """
         await self.on_terminated(session_ids)
-        try:
-            await self._cluster.announce_terminated(session_ids)
-            for session_id in session_ids:
-                # Whoever held it (even a stuck replica): its next fenced write is refused.
-                await self._cluster.force_release(session_id)
-        except (RedisError, OSError):
-            _log.warning("could not announce terminated sessions; their other replicas notice at their next check")
+        self._cluster.queue_terminated(pipe, session_ids)
 
     async def on_terminated(self, session_ids: list[uuid.UUID]) -> None:
         """Sessions stopped being ACTIVE: tell their viewers here, close them, and stop playing."""

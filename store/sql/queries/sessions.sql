@@ -1,9 +1,12 @@
--- name: insert_session
--- Create an ACTIVE session: $1 id, $2 kind, $3 tenant, $4 user (also creator), $5 range start, $6 range end.
+-- name: insert_sessions
+-- Create ACTIVE sessions, each with its 'created' entry in the activity log; the arrays hold, per session: $1 id,
+-- $2 kind, $3 tenant, $4 user (also creator), $5 range start, $6 range end. Returns the rows.
 WITH created AS (
     INSERT INTO sessions (id, kind, tenant_id, user_id, status, created_by, updated_by, range_start, range_end,
                           playback_position)
-    VALUES ($1, $2, $3, $4, 'ACTIVE', $4, $4, $5, $6, $5)
+    SELECT id, kind, tenant_id, user_id, 'ACTIVE', user_id, user_id, range_start, range_end, range_start
+    FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::timestamptz[], $6::timestamptz[])
+        AS t(id, kind, tenant_id, user_id, range_start, range_end)
     RETURNING *
 ), logged AS (
     INSERT INTO session_activity (session_id, tenant_id, actor_id, action)
@@ -11,9 +14,9 @@ WITH created AS (
 )
 SELECT * FROM created
 
--- name: discard_session
--- Remove a session that was never admitted, with its activity: $1 id.
-WITH gone AS (DELETE FROM sessions WHERE id = $1 RETURNING id)
+-- name: discard_sessions
+-- Remove sessions that were never admitted, with their activity: $1 ids.
+WITH gone AS (DELETE FROM sessions WHERE id = ANY($1::uuid[]) RETURNING id)
 DELETE FROM session_activity WHERE session_id IN (SELECT id FROM gone)
 
 -- name: get_session
