@@ -126,6 +126,7 @@ def _serve(settings: Settings) -> int:
     import uvicorn  # noqa: PLC0415 - only the serve command needs it
 
     from app.asgi import create_app  # noqa: PLC0415 - keeps `msr token` light
+    from app.serving import uvicorn_options  # noqa: PLC0415 - imports uvicorn
 
     if settings.jwt_public_key:
         # Fail on an unusable key before starting the embedded servers, not after.
@@ -144,12 +145,7 @@ def _serve(settings: Settings) -> int:
             create_app(ready),
             host=ready.host,
             port=ready.port,
-            ws="websockets-sansio",
-            ws_per_message_deflate=False,
-            # The app closes with 1009 past this size too; here the server does not even buffer more.
-            ws_max_size=ready.ws_max_message_bytes,
-            ws_ping_interval=ready.ws_ping_interval_s,
-            ws_ping_timeout=ready.ws_ping_interval_s,
+            **uvicorn_options(ready),
             log_config=None,
             lifespan="on",
             timeout_graceful_shutdown=10,

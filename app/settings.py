@@ -132,8 +132,26 @@ class Settings:
     (``MSR_WS_RESUME_WAIT_MS``); any other message ends the wait at once."""
     ws_resume_grace_s: float = 30.0
     """How long a dropped viewer's frames are kept for it to ``resume`` (``MSR_WS_RESUME_GRACE_S``)."""
+    ws_resume_max_parked: int = 5000
+    """Most dropped viewers a replica keeps for a ``resume`` at once, all sessions together
+    (``MSR_WS_RESUME_MAX_PARKED``); past it a dropped viewer is given up and its client gets a fresh state."""
+    send_timeout_s: float = 15.0
+    """Longest a connection's send buffer may stay full (``MSR_SEND_TIMEOUT_S``): a client that reads nothing (a
+    viewer, or a reader of a streamed answer) is cut after it, instead of holding a socket, a buffer or a database
+    cursor."""
+    http_header_timeout_s: float = 10.0
+    """Time a connection has to send a request's line and headers (``MSR_HTTP_HEADER_TIMEOUT_S``): a slowloris
+    client is cut after it, and an idle keep-alive connection too."""
+    http_max_header_bytes: int = 16 * 1024
+    """Largest request line plus headers (``MSR_HTTP_MAX_HEADER_BYTES``); larger is a plain 400 from the HTTP
+    parser, before the application."""
     max_body_bytes: int = 16 * 1024 * 1024
     """Largest request body accepted (``MSR_MAX_BODY_BYTES``)."""
+    max_event_bytes: int = 1024 * 1024
+    """Largest ingested event, as sent: an NDJSON line or an item of a JSON array (``MSR_MAX_EVENT_BYTES``);
+    this bounds its ``entity_state`` too."""
+    max_state_depth: int = 32
+    """Deepest nesting of objects and arrays in an ingested ``entity_state`` (``MSR_MAX_STATE_DEPTH``)."""
     db_pool_min: int = 2
     """Least connections kept open to PostgreSQL (``MSR_DB_POOL_MIN``)."""
     db_pool_max: int = 10
@@ -252,7 +270,16 @@ class Settings:
         _check(_positive(self.ws_auth_timeout_s), "MSR_WS_AUTH_TIMEOUT_S", "must be > 0")
         _check(_positive(self.ws_ping_interval_s), "MSR_WS_PING_INTERVAL_S", "must be > 0")
         _check(0 <= self.ws_resume_wait_ms <= 10_000, "MSR_WS_RESUME_WAIT_MS", "must be 0-10000")
-        _check(_positive(self.ws_resume_grace_s, zero=True), "MSR_WS_RESUME_GRACE_S", "must be >= 0")
+        for ok, name, problem in (
+            (_positive(self.ws_resume_grace_s, zero=True), "MSR_WS_RESUME_GRACE_S", "must be >= 0"),
+            (self.ws_resume_max_parked >= 0, "MSR_WS_RESUME_MAX_PARKED", "must be >= 0"),
+            (_positive(self.send_timeout_s), "MSR_SEND_TIMEOUT_S", "must be > 0"),
+            (_positive(self.http_header_timeout_s), "MSR_HTTP_HEADER_TIMEOUT_S", "must be > 0"),
+            (self.http_max_header_bytes >= 1024, "MSR_HTTP_MAX_HEADER_BYTES", "must be >= 1024"),
+            (self.max_event_bytes >= 1024, "MSR_MAX_EVENT_BYTES", "must be >= 1024"),
+            (1 <= self.max_state_depth <= 1000, "MSR_MAX_STATE_DEPTH", "must be 1-1000"),
+        ):
+            _check(ok, name, problem)
         _check(1 <= self.db_pool_min <= self.db_pool_max, "MSR_DB_POOL_MIN", "must be 1..MSR_DB_POOL_MAX")
         _check(_positive(self.db_command_timeout_s), "MSR_DB_COMMAND_TIMEOUT_S", "must be > 0")
         _check(self.db_statement_timeout_ms >= 0, "MSR_DB_STATEMENT_TIMEOUT_MS", "must be >= 0")
@@ -342,6 +369,12 @@ class Settings:
             "ws_ping_interval_s": reader.parse("MSR_WS_PING_INTERVAL_S", float, "a number of seconds"),
             "ws_resume_wait_ms": reader.parse("MSR_WS_RESUME_WAIT_MS", int, "an integer"),
             "ws_resume_grace_s": reader.parse("MSR_WS_RESUME_GRACE_S", float, "a number of seconds"),
+            "ws_resume_max_parked": reader.parse("MSR_WS_RESUME_MAX_PARKED", int, "an integer"),
+            "send_timeout_s": reader.parse("MSR_SEND_TIMEOUT_S", float, "a number of seconds"),
+            "http_header_timeout_s": reader.parse("MSR_HTTP_HEADER_TIMEOUT_S", float, "a number of seconds"),
+            "http_max_header_bytes": reader.parse("MSR_HTTP_MAX_HEADER_BYTES", int, "an integer"),
+            "max_event_bytes": reader.parse("MSR_MAX_EVENT_BYTES", int, "an integer"),
+            "max_state_depth": reader.parse("MSR_MAX_STATE_DEPTH", int, "an integer"),
             "db_pool_min": reader.parse("MSR_DB_POOL_MIN", int, "an integer"),
             "db_pool_max": reader.parse("MSR_DB_POOL_MAX", int, "an integer"),
             "db_command_timeout_s": reader.parse("MSR_DB_COMMAND_TIMEOUT_S", float, "a number of seconds"),

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +24,18 @@ from store.sessions import SessionRow, row_of
 from store.wire import WireReader
 
 _Q = queries.load("playback.sql")
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityEntry:
+    """One entry of a session's activity log, with the instant it happened."""
+
+    session_id: uuid.UUID
+    tenant_id: uuid.UUID
+    actor: str
+    action: str
+    details: dict[str, Any] | None
+    at: datetime
 
 
 class PlaybackStore:
@@ -89,3 +103,18 @@ class PlaybackStore:
         encoded = json.dumps(details) if details is not None else None
         async with self._db.connection() as conn:
             await conn.execute(_Q["log_activity"], session_id, tenant_id, actor, action, encoded)
+
+    async def log_activities(self, entries: Sequence[ActivityEntry]) -> None:
+        """Append many entries in one statement (viewers coming and going, written in batches)."""
+        if not entries:
+            return
+        async with self._db.connection() as conn:
+            await conn.execute(
+                _Q["log_activities"],
+                [e.session_id for e in entries],
+                [e.tenant_id for e in entries],
+                [e.actor for e in entries],
+                [e.action for e in entries],
+                [json.dumps(e.details) if e.details is not None else None for e in entries],
+                [e.at for e in entries],
+            )

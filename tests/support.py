@@ -21,6 +21,7 @@ import jwt
 import uvicorn
 
 from app.asgi import create_app
+from app.serving import uvicorn_options
 from app.settings import Settings
 
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
@@ -111,8 +112,7 @@ async def serve(settings: Settings) -> AsyncIterator[RunningServer]:
         port=0,
         lifespan="on",
         log_config=None,
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
+        **uvicorn_options(settings),
     )
     server = _InProcessServer(config)
     task = asyncio.create_task(server.serve())

@@ -13,6 +13,11 @@ characters; ``tenant_id`` optional: another tenant than the caller's is a 403, u
 (``MSR_GLOBAL_ADMIN_ROLE``, as for sessions), whose rows are then stored for that tenant. Other fields are
 ignored.
 
+Size limits: an event (an NDJSON line, or an item of the JSON array) is at most ``MSR_MAX_EVENT_BYTES`` (1 MiB),
+its ``entity_state`` too, and the state nests objects and arrays at most ``MSR_MAX_STATE_DEPTH`` (32) deep; past
+either the batch is a 400 naming the row and field, like any bad row (the whole body is bounded by
+``MSR_MAX_BODY_BYTES``: 413).
+
 An optional ``transaction_id`` (a string of at most 512 characters) names the source transaction of the row: the
 events of one transaction are recorded at one instant (``store.recording``). Debezium envelopes are read by
 ``app.domain.debezium``.
@@ -26,6 +31,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 from typing import Any, TypeVar
 
 import msgspec
@@ -53,6 +59,23 @@ _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_$]{0,62}"
 _TABLE_NAME = re.compile(rf"^{_IDENTIFIER}(\.{_IDENTIFIER})?$")
 _QUALIFIED_TABLE_NAME = re.compile(rf"^{_IDENTIFIER}\.{_IDENTIFIER}$")
 _OPS = frozenset("crud")
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"{}[]")
+_NESTING_STEP = {ord("{"): 1, ord("["): 1, ord("}"): -1, ord("]"): -1}
+
+
+@dataclass(frozen=True, slots=True)
+class IngestLimits:
+    """The size limits of ingested events (``MSR_MAX_EVENT_BYTES``, ``MSR_MAX_STATE_DEPTH``)."""
+
+    max_event_bytes: int = 1024 * 1024
+    max_state_depth: int = 32
+
+
+def nesting_depth(text: bytes) -> int:
+    """How deep objects and arrays nest in a JSON text (brackets inside strings do not count)."""
+    brackets = _JSON_STRING.sub(b"", text).translate(None, _NOT_BRACKETS)
+    return max(accumulate(map(_NESTING_STEP.__getitem__, brackets)), default=0)
 
 
 class _EventRow(msgspec.Struct, gc=False):
@@ -232,14 +255,17 @@ def _check_time(moment: datetime, field: str, now: datetime) -> datetime:
 class _EventConverter:
     """Turns rows of ``POST /v1/ingest/events`` into :class:`NewEvent` values, or raises a :class:`RowError`."""
 
-    def __init__(self, principal: Principal, now: datetime) -> None:
+    def __init__(self, principal: Principal, now: datetime, limits: IngestLimits) -> None:
         self._principal = principal
         self._now = now
+        self._limits = limits
         self._tenants: dict[str, uuid.UUID] = {}
         self._table_names: set[str] = set()
 
     def __call__(self, text: msgspec.Raw | bytes) -> NewEvent:
         """Check one row given as JSON text."""
+        if len(text) > self._limits.max_event_bytes:
+            raise RowError(None, f"the event is over MSR_MAX_EVENT_BYTES ({self._limits.max_event_bytes} bytes)")
         return self.checked(self.typed(text))
 
     def typed(self, text: msgspec.Raw | bytes) -> _EventRow:
@@ -279,7 +305,7 @@ class _EventConverter:
         elif state[:1] != b"{":  # a Raw is the value's exact JSON text: an object starts with its brace
             raise RowError("entity_state", f"entity_state must be a JSON object for op {op!r}")
         else:
-            entity_state = state.decode()
+            entity_state = self._checked_state(state).decode()
         return NewEvent(
             self._tenant(row.tenant_id),
             table_name,
@@ -290,6 +316,19 @@ class _EventConverter:
             "" if row.event_id is None else _check_id(row.event_id, "event_id"),
             "" if row.transaction_id is None else "events:" + _check_id(row.transaction_id, "transaction_id"),
         )
+
+    def _checked_state(self, state: bytes) -> bytes:
+        limits = self._limits
+        if len(state) > limits.max_event_bytes:
+            raise RowError("entity_state", f"entity_state is over MSR_MAX_EVENT_BYTES ({limits.max_event_bytes} bytes)")
+        # Counting brackets is cheap and almost always enough; only a state with many is scanned.
+        if (
+            state.count(b"{") + state.count(b"[") > limits.max_state_depth
+            and nesting_depth(state) > limits.max_state_depth
+        ):
+            problem = f"entity_state nests deeper than MSR_MAX_STATE_DEPTH ({limits.max_state_depth})"
+            raise RowError("entity_state", problem)
+        return state
 
     def _tenant(self, text: str | None) -> uuid.UUID:
         caller = self._principal.tenant_id
@@ -307,9 +346,11 @@ class _EventConverter:
         return tenant
 
 
-async def parse_events(body: bytes, content_type: str | None, principal: Principal, now: datetime) -> IngestBatch:
+async def parse_events(
+    body: bytes, content_type: str | None, principal: Principal, now: datetime, limits: IngestLimits
+) -> IngestBatch:
     """Validate the body of ``POST /v1/ingest/events``."""
-    converter = _EventConverter(principal, now.astimezone(UTC))
+    converter = _EventConverter(principal, now.astimezone(UTC), limits)
     if body_kind(content_type) == "ndjson":
         texts, lines = _ndjson_rows(body)
         return IngestBatch(await _validate(texts, converter, lines))

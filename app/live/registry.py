@@ -55,6 +55,7 @@ from app.live.presence import ViewerInfo
 from app.live.protocol import Checkpoint, Command, CommandNote, SessionNote
 from app.live.session import Attachment, LiveSession, Parked
 from app.live.source import StoreEventSource
+from app.live.viewer_log import ViewerLog
 from app.settings import Settings
 from playback.clock import MAX_SPEED, MIN_SPEED
 from playback.instants import format_timestamp, to_micros
@@ -71,7 +72,9 @@ _log = logging.getLogger("msr.playback")
 
 CLOSE_GOING_AWAY: Final = 1001
 """Close code: this replica is shutting down; reconnect (to any replica) and resume."""
-_MAX_PARKED: Final = 16
+MAX_PARKED_PER_USER: Final = 4
+"""Dropped viewers kept per user and session (a user's tabs): a client that reconnects in a loop cannot pile up
+parked viewers; the oldest gives way."""
 _SHUTDOWN_DROP_S: Final = 1.5
 
 
@@ -100,6 +103,7 @@ class LiveRegistry:
         self._live: dict[uuid.UUID, LiveSession] = {}
         self._loading: dict[uuid.UUID, asyncio.Lock] = {}
         self._state_slots = asyncio.Semaphore(max(1, settings.db_pool_max // 2))
+        self._viewer_log = ViewerLog(store)
         self._closed = False
         self.viewer_info: weakref.WeakKeyDictionary[Viewer, ViewerInfo] = weakref.WeakKeyDictionary()
         """Who each viewer is, for the operators' live view (app.live.presence)."""
@@ -170,8 +174,8 @@ class LiveRegistry:
             range_=Range(start=format_timestamp(status.start), end=format_timestamp(status.end)),
         )
         self._sessions.liveness.touch(row.id)
-        details: dict[str, object] = {"access": access, "replica": self.replica_id}
-        await self._store.log_activity(row.id, row.tenant_id, principal.user_id, "viewer_attached", details)
+        details = {"access": access, "replica": self.replica_id}
+        self._viewer_log.note(row.id, row.tenant_id, principal.user_id, "viewer_attached", details)
         return Attachment(live, viewer, encode(hello), access)
 
     def resume(self, attachment: Attachment, user_id: str, seq: int) -> Viewer:
@@ -200,13 +204,27 @@ class LiveRegistry:
         live.viewers.discard(attachment.viewer)
         grace = self._settings.ws_resume_grace_s
         if park and grace > 0 and not self._closed and live is self._live.get(live.session_id):
-            live.parked[attachment.viewer] = Parked(user_id, time.monotonic() + grace)
-            while len(live.parked) > _MAX_PARKED:
-                del live.parked[next(iter(live.parked))]
-        with contextlib.suppress(StoreUnavailableError):
-            details: dict[str, object] = {"replica": self.replica_id}
-            await self._store.log_activity(live.session_id, live.tenant_id, user_id, "viewer_detached", details)
+            self._park(live, attachment.viewer, user_id, time.monotonic() + grace)
+        details = {"replica": self.replica_id}
+        self._viewer_log.note(live.session_id, live.tenant_id, user_id, "viewer_detached", details)
         await self._unload_if_idle(live)
+
+    def _park(self, live: LiveSession, viewer: Viewer, user_id: str, until: float) -> None:
+        """Keep a dropped viewer for a resume, within :data:`MAX_PARKED_PER_USER` and ``MSR_WS_RESUME_MAX_PARKED``.
+
+        The bounds are per user and per replica, not per session: a session's viewers all dropped at once (a
+        network cut) must all find their viewer again, or each would need a fresh state from the database at once.
+        """
+        if self.parked_count() >= self._settings.ws_resume_max_parked:
+            return
+        mine = [kept for kept, parked in live.parked.items() if parked.user_id == user_id]
+        for oldest in mine[: max(0, len(mine) + 1 - MAX_PARKED_PER_USER)]:
+            del live.parked[oldest]
+        live.parked[viewer] = Parked(user_id, until)
+
+    def parked_count(self) -> int:
+        """Dropped viewers kept for a resume on this replica."""
+        return sum(len(live.parked) for live in self._live.values())
 
     # Control.
 
@@ -290,6 +308,8 @@ class LiveRegistry:
             self._count_slow_viewers(live)
             await self._owner.upkeep(live)
             await self._unload_if_idle(live)
+        with contextlib.suppress(StoreUnavailableError):
+            await self._viewer_log.flush()
 
     def _count_slow_viewers(self, live: LiveSession) -> None:
         """Add what the viewers' outboxes conflated or resynced since the last count to the metrics."""
@@ -327,6 +347,9 @@ class LiveRegistry:
             live.parked.clear()
         # All at once, each bounded: with Redis or PostgreSQL dead, every save and release fails (or waits) alike.
         await asyncio.gather(*(self._drop_at_shutdown(live) for live in lives))
+        with contextlib.suppress(StoreUnavailableError, TimeoutError):
+            async with asyncio.timeout(_SHUTDOWN_DROP_S):
+                await self._viewer_log.flush()
         await self._cluster.close()
 
     async def _drop_at_shutdown(self, live: LiveSession) -> None:

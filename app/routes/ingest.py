@@ -11,7 +11,7 @@ from litestar.params import QueryParameter
 
 from app import metrics
 from app.domain.debezium import parse_debezium
-from app.domain.ingest import IngestBatch, parse_events
+from app.domain.ingest import IngestBatch, IngestLimits, parse_events
 from app.errors import ApiError, DomainError, ErrorCode, answer_of
 from app.services import PrincipalDep, ServicesDep
 from app.web import envelope, rfc3339, utc_now
@@ -64,7 +64,10 @@ async def ingest_events(
     event_timestamp`` without one) are counted as duplicates and not stored again.
     """
     async with _counted("events"):
-        batch = await parse_events(await request.body(), request.headers.get("content-type"), principal, utc_now())
+        settings = services.settings
+        limits = IngestLimits(settings.max_event_bytes, settings.max_state_depth)
+        body = await request.body()
+        batch = await parse_events(body, request.headers.get("content-type"), principal, utc_now(), limits)
         return await _store(services, batch, "events")
 
 

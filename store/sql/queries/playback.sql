@@ -29,6 +29,16 @@ UPDATE sessions SET rnr_status = $2 WHERE id = $1
 INSERT INTO session_activity (session_id, tenant_id, actor_id, action, details)
 SELECT $1, $2, $3, $4, $5::jsonb WHERE EXISTS (SELECT 1 FROM sessions WHERE id = $1)
 
+-- name: log_activities
+-- Append many entries at once, each at its own instant: $1 session ids, $2 tenants, $3 actors, $4 actions,
+-- $5 details (json text or NULL), $6 instants. Entries of sessions gone (deleted, erased) are left out.
+INSERT INTO session_activity (session_id, tenant_id, actor_id, action, details, at)
+SELECT e.session_id, e.tenant_id, e.actor_id, e.action, e.details::jsonb, e.at
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
+    WITH ORDINALITY AS e (session_id, tenant_id, actor_id, action, details, at, n)
+WHERE EXISTS (SELECT 1 FROM sessions WHERE id = e.session_id)
+ORDER BY e.n
+
 -- name: current_rnr
 -- The tenant's live (ACTIVE) record-and-replay session, if any: $1 tenant.
 SELECT * FROM sessions WHERE tenant_id = $1 AND kind = 'rnr' AND status = 'ACTIVE'

@@ -1,0 +1,130 @@
+"""Slow clients get no more than their share: a slowloris client (a request head sent a byte at a time) is cut
+after ``MSR_HTTP_HEADER_TIMEOUT_S`` while others are served, a request head over ``MSR_HTTP_MAX_HEADER_BYTES`` is
+refused, and a viewer that never reads is cut after ``MSR_SEND_TIMEOUT_S`` of full buffers while the viewer
+beside it gets every frame."""
+
+import asyncio
+import socket
+import time
+import uuid
+
+from app.live.registry import LiveRegistry
+from tests.live.support import TENANT, Watcher, ingest, make_history, new_session, open_socket, recent_start
+from tests.support import RunningServer, make_token, serve
+
+SLOWLORIS = 50
+TIMEOUT_S = 1.0
+TOKEN = make_token("viewer-1", TENANT)
+
+
+def registry_of(server: RunningServer) -> LiveRegistry:
+    registry = server.server.config.app.state.services.playback
+    assert isinstance(registry, LiveRegistry)
+    return registry
+
+
+async def _trickle(port: int, cut: list[int]) -> None:
+    """A request head sent a byte every 100 ms, for longer than the server allows."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200
+    try:
+        for byte in head:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(0.1)
+            if reader.at_eof():
+                break
+        # Cut: the server closed or reset the connection, so reading ends at once.
+        assert await asyncio.wait_for(reader.read(), 2) == b""
+        cut.append(1)
+    except (ConnectionResetError, BrokenPipeError):
+        cut.append(1)
+    finally:
+        writer.close()
+
+
+async def test_slowloris_connections_are_cut_while_other_requests_are_served(settings):
+    async with serve(settings.replace(http_header_timeout_s=TIMEOUT_S)) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        cut: list[int] = []
+        started = time.monotonic()
+        trickles = [asyncio.create_task(_trickle(port, cut)) for _ in range(SLOWLORIS)]
+        await asyncio.sleep(0.3)
+        served = 0
+        async with server.client() as client:
+            while not all(task.done() for task in trickles):
+                assert (await client.get("/health")).status_code == 200
+                served += 1
+                await asyncio.sleep(0.1)
+                assert time.monotonic() - started < 30, f"{len(cut)} of {SLOWLORIS} slowloris clients cut"
+        await asyncio.gather(*trickles)
+    print(
+        f"\n{SLOWLORIS} slowloris clients all cut within {time.monotonic() - started:.1f} s; {served} requests served"
+    )
+    assert len(cut) == SLOWLORIS
+    assert served > 0
+
+
+async def test_a_request_head_over_the_limit_is_refused(settings):
+    async with serve(settings.replace(http_max_header_bytes=4096)) as server:
+        async with server.client() as client:
+            assert (await client.get("/health", headers={"X-Pad": "a" * 3000})).status_code == 200
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(server.url.rsplit(":", 1)[1]))
+        # The head arrives in pieces, as a client that keeps sending does: the parser refuses to buffer more.
+        writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 5000)
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.write(b"\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:100]
+
+
+async def _never_reading_viewer(port: int, session_id: str) -> asyncio.StreamWriter:
+    """A WebSocket client that completes the handshake and then reads nothing, with a small receive buffer."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    _, writer = await asyncio.open_connection(sock=sock)
+    writer.write(
+        f"GET /ws/replay/{session_id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        f"Authorization: Bearer {TOKEN}\r\n\r\n".encode()
+    )
+    await writer.drain()
+    return writer
+
+
+async def test_a_viewer_that_never_reads_is_cut_and_the_others_get_every_frame(live_settings):
+    # Big states, so that the stuck viewer's buffers fill at once.
+    history = make_history(recent_start(), entities=200, padding=4000)
+    async with serve(live_settings.replace(send_timeout_s=TIMEOUT_S)) as server:
+        async with server.client() as client:
+            await ingest(client, history)
+            session_id = await new_session(client)
+        registry = registry_of(server)
+        port = int(server.url.rsplit(":", 1)[1])
+        async with open_socket(server.url, session_id, TOKEN) as ws:
+            watcher = Watcher(ws, history)
+            await watcher.state_complete()
+            await watcher.send(type="start", speed=1)
+            stuck = await _never_reading_viewer(port, session_id)
+            live = registry.live(uuid.UUID(session_id))
+            assert live is not None
+            deadline = time.monotonic() + 20
+            while len(live.viewers) < 2:
+                assert time.monotonic() < deadline, "the stuck viewer never attached"
+                await watcher.recv()
+            frames_before = len(watcher.frames)
+            # The stuck viewer is cut (parked for a resume, no longer served) while the other plays on.
+            while len(live.viewers) > 1:
+                assert time.monotonic() < deadline, "the viewer that never reads was not cut"
+                await watcher.recv()
+            parked = len(live.parked)
+            await watcher.until(lambda m: m["type"] == "events" and len(watcher.frames) >= frames_before + 10)
+            stuck.close()
+    print(f"\nthe viewer that never read was cut; the other got {len(watcher.frames)} frames, none conflated")
+    assert parked == 1
+    assert watcher.conflated == 0
+    watcher.assert_picture_true()
