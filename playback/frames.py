@@ -47,3 +47,5 @@ class Frame:
     """The session makes :class:`~playback.raw.RawEvents` (encoded once); both iterate as change events."""
     deadline: float
     """The monotonic wall time at which the frame was due, so the caller can measure its lateness."""
+    skipped: bool = False
+    """A jump over a quiet stretch (skip gaps): no events, and the clock went from ``from_`` to ``to`` at once."""

@@ -35,3 +35,8 @@ def format_timestamp(micros: int) -> str:
 def round_micros(micros: float) -> int:
     """The whole microsecond nearest to ``micros`` (a half goes up), the clock's one rounding rule."""
     return math.floor(micros + 0.5)
+
+
+def duration_micros(seconds: float) -> int:
+    """A positive duration in seconds as whole microseconds (at least one)."""
+    return max(1, round_micros(seconds * MICROS_PER_SECOND))

@@ -107,6 +107,8 @@ class Events(_ServerMessage, tag="events", frozen=True, kw_only=True, omit_defau
     seek: bool = False
     total: int | None = None
     """For a viewer with a viewport: how many entities exist at ``to``, inside the viewport or not."""
+    skipped: bool = False
+    """Only sent when true: a jump over a quiet stretch (``start`` with ``skip_gaps``); ``events`` is empty."""
 
 
 class Status(_ServerMessage, tag="status", frozen=True, kw_only=True, omit_defaults=True):
@@ -120,6 +122,8 @@ class Status(_ServerMessage, tag="status", frozen=True, kw_only=True, omit_defau
     """The loop set by a ``loop`` command, when one is."""
     until: str | None = None
     """The instant set by an ``until`` command, while playback has not reached it."""
+    skip_gaps: SkipGaps | None = None
+    """The quiet-stretch threshold of the ``start`` that is playing, when it asked to skip them."""
 
 
 class LoopRange(msgspec.Struct, frozen=True, kw_only=True):
@@ -193,10 +197,21 @@ class Auth(_ClientMessage, tag="auth", frozen=True, kw_only=True):
     token: str
 
 
+MAX_SKIP_GAP_S: Final = 366 * 86_400.0
+"""The largest ``skip_gaps.min_s`` accepted: a year."""
+
+
+class SkipGaps(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Jump over stretches with no events longer than ``min_s`` seconds of event time."""
+
+    min_s: Annotated[float, msgspec.Meta(gt=0, le=MAX_SKIP_GAP_S)]
+
+
 class Start(_ClientMessage, tag="start", frozen=True, kw_only=True):
-    """Play, optionally at a new speed."""
+    """Play, optionally at a new speed, optionally skipping quiet stretches (until the next ``start`` or ``stop``)."""
 
     speed: float | None = None
+    skip_gaps: SkipGaps | None = None
 
 
 class Stop(_ClientMessage, tag="stop", frozen=True, kw_only=True):

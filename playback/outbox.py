@@ -60,12 +60,14 @@ class EncodedFrame:
     """The net change of a seek from ``from_`` to ``to`` (either way): upserts and deletes, not a slice of history."""
     total: int | None = None
     """For one viewer with a viewport: how many entities exist at ``to``, in view or not."""
+    skipped: bool = False
+    """A jump over a quiet stretch: no events in ``(from_, to]``, played at once."""
 
     @classmethod
     def of(cls, frame: Frame, *, conflated: bool = False, seek: bool = False) -> EncodedFrame:
         """Encode a session frame (the session's frames come encoded: their text is taken as it is)."""
         events = frame.events if isinstance(frame.events, RawEvents) else RawEvents.of(frame.events)
-        return cls(frame.from_, frame.to, events, msgspec.Raw(events.array), conflated, seek)
+        return cls(frame.from_, frame.to, events, msgspec.Raw(events.array), conflated, seek, skipped=frame.skipped)
 
     @property
     def size(self) -> int:
@@ -83,6 +85,7 @@ class EncodedFrame:
                 conflated=self.conflated,
                 seek=self.seek,
                 total=self.total,
+                skipped=self.skipped,
             )
         )
 

@@ -59,6 +59,8 @@ class ClockStatus:
     """The loop ``(from, to)`` set, if any."""
     until: int | None = None
     """The instant at which playback will pause, if one is set."""
+    skip_gaps: float | None = None
+    """While skipping quiet time: the threshold in seconds of event time."""
 
     def position_at(self, wall_time: float) -> int:
         """Where the clock is at Unix time ``wall_time`` (later than this status), as the clock computes it."""
@@ -78,6 +80,14 @@ class EventSource(Protocol):
 
         About ``limit`` events at most: more only when a single timestamp holds more (a batch never splits the
         events of one timestamp, so that ``reached`` can be a whole instant).
+        """
+        ...
+
+    async def quiet_stretches(self, after: int, upto: int, min_us: int) -> Sequence[tuple[int, int]]:
+        """The stretches with no event, at least ``min_us`` long, that overlap ``(after, upto]``, oldest first.
+
+        Each is ``(last event before, next event after)``, both event instants; a stretch with no event after it
+        (the history so far ends) is not one. A source may miss stretches (it answers from an index), never invent one.
         """
         ...
 

@@ -19,10 +19,11 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 
 from playback.frames import Frame
+from playback.instants import MICROS_PER_SECOND, duration_micros
 from playback.messages import PlayState
 from playback.outbox import EncodedFrame, StateChunk, StateNeeded, ViewerOutbox
 from playback.ports import ClockStatus, EventBatch, EventSource, PlaybackSink, StatePart
@@ -84,7 +85,7 @@ class PlaybackRunner:
         self._monotonic = monotonic
         self._wall_clock = wall_clock
         self._wake = asyncio.Event()
-        self._fetch: asyncio.Task[EventBatch] | None = None
+        self._fetch: asyncio.Task[EventBatch | Sequence[tuple[int, int]]] | None = None
         self._fetch_request: DataRequest | None = None
         self._retry_at = -math.inf
         self._next_status = -math.inf
@@ -115,13 +116,15 @@ class PlaybackRunner:
             wall_time=self._wall_clock(),
             loop=None if session.loop is None else (session.loop.start, session.loop.end),
             until=session.until,
+            skip_gaps=None if session.skip_gaps is None else session.skip_gaps / MICROS_PER_SECOND,
         )
 
     # Commands: each raises a PlaybackError (playback.errors) when refused, and answers the clock after it.
 
-    def start(self, speed: float | None = None) -> ClockStatus:
-        """Play from the current position, optionally at a new speed."""
-        self._session.start(self._monotonic(), speed)
+    def start(self, speed: float | None = None, skip_gaps_s: float | None = None) -> ClockStatus:
+        """Play from the current position, optionally at a new speed, skipping quiet stretches over ``skip_gaps_s``."""
+        skip = None if skip_gaps_s is None else duration_micros(skip_gaps_s)
+        self._session.start(self._monotonic(), speed, skip_gaps=skip)
         return self._changed()
 
     def stop(self) -> ClockStatus:
@@ -203,10 +206,15 @@ class PlaybackRunner:
 
     def _emit(self, now: float) -> None:
         session = self._session
+        skipped = False
         for frame in session.frames_due(now):
             self.timing.record(max(0.0, self._monotonic() - frame.deadline))
             self._sink.frame(EncodedFrame.of(frame))
+            skipped = skipped or frame.skipped
         jump = session.take_jump()
+        if skipped:
+            # The clock jumped over a quiet stretch: everyone needs to know where it is.
+            self._report()
         if jump is not None:
             # A loop wrapped: viewers need the state at its start, and everyone the clock.
             self._sink.reset(jump)
@@ -223,11 +231,18 @@ class PlaybackRunner:
     def _start_fetch(self, now: float) -> None:
         if self._fetch is not None or now < self._retry_at:
             return
-        request = self._session.needs_data()
-        if request is None:
-            return
+        fetch: Coroutine[object, object, EventBatch | Sequence[tuple[int, int]]]
+        # Quiet stretches first: a skip must be known before frames reach it.
+        request, skip = self._session.needs_gaps(), self._session.skip_gaps
+        if request is not None and skip is not None:
+            fetch = self._source.quiet_stretches(request.after, request.upto, skip)
+        else:
+            request = self._session.needs_data()
+            if request is None:
+                return
+            fetch = self._source.events(request.after, request.upto, self._read_limit)
         self._fetch_request = request
-        self._fetch = asyncio.create_task(self._source.events(request.after, request.upto, self._read_limit))
+        self._fetch = asyncio.create_task(fetch)
         self._fetch.add_done_callback(lambda _task: self._wake.set())
 
     def _collect_fetch(self) -> None:
@@ -242,8 +257,11 @@ class PlaybackRunner:
             _log.warning("read-ahead failed; retrying in %.1f s", self._retry_delay, exc_info=True)
             self._retry_at = self._monotonic() + self._retry_delay
             return
-        # False means a seek made the batch stale; the next request starts at the new position.
-        self._session.feed(batch.events, after=request.after, upto=batch.reached)
+        # False means a seek made the answer stale; the next request starts at the new position.
+        if isinstance(batch, EventBatch):
+            self._session.feed(batch.events, after=request.after, upto=batch.reached)
+        else:
+            self._session.feed_gaps(batch, after=request.after, upto=request.upto)
 
     def _jumped(self, target: int) -> ClockStatus:
         self._ended_reported = False

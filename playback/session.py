@@ -25,6 +25,13 @@ keeps playing (the caller takes the jump with :meth:`~PlaybackSession.take_jump`
 an until caps frames at its instant and pauses there exactly, once. The clock position reported is capped the same
 way, so ``status`` never runs ahead of what a loop or an until will let frames show.
 
+Skipping quiet time (``start(..., skip_gaps=)``): the caller feeds quiet stretches ``(last event, next event)`` of at
+least the threshold (:meth:`~PlaybackSession.needs_gaps`, :meth:`~PlaybackSession.feed_gaps`, for the read-ahead
+window only). Once frames have delivered a stretch's first edge, the next frame is an empty one flagged ``skipped``
+up to one microsecond before the next event, and the clock jumps there and plays on: frames stay contiguous, so
+viewers need no state. A skip never passes an event the session holds, nor a loop's end or an until. The setting
+belongs to the playing start: a seek or a loop's jump keeps it; whatever pauses or ends playback drops it.
+
 States: IDLE (never started), PLAYING, PAUSED, ENDED (the last frame reached the range end). Start takes
 IDLE or PAUSED to PLAYING; stop takes PLAYING to PAUSED; a seek keeps the state, except that it takes ENDED
 to PAUSED, and any state to ENDED when it goes to the very end. Start on a PLAYING session, stop on one that
@@ -131,6 +138,11 @@ class PlaybackSession:
         # Where a loop last jumped back to, until the caller takes it; when frames at its end may jump back.
         self._jump: int | None = None
         self._wrap_after: float | None = None
+        # Skipping quiet time: the threshold (None: off), the stretches known ahead, and how far they are known.
+        self._skip: int | None = None
+        self._gaps: deque[tuple[int, int]] = deque()
+        self._gaps_until = start
+        self._gaps_edge = start
 
     @property
     def state(self) -> PlaybackState:
@@ -179,14 +191,24 @@ class PlaybackSession:
         """The instant at which playback will pause, if one is set."""
         return self._until
 
+    @property
+    def skip_gaps(self) -> int | None:
+        """The quiet-stretch threshold in microseconds while skipping quiet time, else None."""
+        return self._skip
+
     def position(self, now: float) -> int:
         """The playback clock's position at ``now`` (what ``status`` reports), capped at a pending loop end or until."""
         return min(self._clock.position(now), self._cap())
 
     # Commands.
 
-    def start(self, now: float, speed: float | None = None) -> None:
-        """Play from the current position, optionally at a new speed; a frame is due every interval."""
+    def start(self, now: float, speed: float | None = None, *, skip_gaps: int | None = None) -> None:
+        """Play from the current position, optionally at a new speed; a frame is due every interval.
+
+        ``skip_gaps`` (microseconds, positive) skips stretches with no events at least that long; None plays them.
+        """
+        if skip_gaps is not None and skip_gaps < 1:
+            raise ValueError(f"skip_gaps must be a positive number of microseconds, got {skip_gaps}")
         if self._state is PlaybackState.ENDED:
             raise SessionEndedError("cannot start an ended session; seek first")
         if self._state is PlaybackState.PLAYING:
@@ -196,6 +218,8 @@ class PlaybackSession:
         self._clock.play(now)
         self._restart_schedule(now)
         self._state = PlaybackState.PLAYING
+        self._skip = skip_gaps
+        self._forget_gaps(self._sent_to)
 
     def stop(self, now: float) -> None:
         """Pause; one last frame, up to the position at ``now``, is due at once."""
@@ -207,6 +231,7 @@ class PlaybackSession:
         self._target = self._clock.position(now)
         self._target_deadline = now
         self._state = PlaybackState.PAUSED
+        self._drop_skip()
 
     def seek(self, position: int, now: float) -> int:
         """Jump to ``position``, playing or not as before, and answer the position whose state viewers need.
@@ -219,6 +244,7 @@ class PlaybackSession:
         self._buffered = 0
         self._sent_to = self._covered_until = self._target = position
         self._jump = None
+        self._forget_gaps(position)
         if self._until is not None and position >= self._until:
             # An until behind the new position could never be reached: it is dropped rather than left stale.
             self._until = None
@@ -253,6 +279,7 @@ class PlaybackSession:
         if self._state is PlaybackState.PLAYING:
             self._clock.pause(now)
             self._state = PlaybackState.PAUSED
+            self._drop_skip()
         return self.seek(position, now)
 
     def set_loop(self, start: int, end: int, now: float) -> None:
@@ -295,11 +322,39 @@ class PlaybackSession:
         """The next interval the caller should fetch and feed, or None while the read-ahead is full."""
         if self._state is PlaybackState.ENDED or self._buffered >= self._max_buffered:
             return None
-        ahead = max(1, math.ceil(self._read_ahead_s * self._clock.speed * MICROS_PER_SECOND))
-        limit = min(self._cap(), self._target + ahead)
+        limit = self._read_ahead_limit()
         if self._covered_until >= limit:
             return None
         return DataRequest(self._covered_until, limit)
+
+    def needs_gaps(self) -> DataRequest | None:
+        """While skipping quiet time: the interval whose quiet stretches the caller should find and feed, or None."""
+        if self._skip is None or self._state is not PlaybackState.PLAYING:
+            return None
+        limit = self._read_ahead_limit()
+        if self._gaps_until >= limit:
+            return None
+        return DataRequest(self._gaps_until, limit)
+
+    def feed_gaps(self, gaps: Iterable[tuple[int, int]], *, after: int, upto: int) -> bool:
+        """Accept every quiet stretch that overlaps ``(after, upto]``: ``(last event, next event)`` pairs, in order.
+
+        A stretch is an open interval with no event: its edges are event instants. One already known (it overlapped
+        the previous interval too) is ignored. Answers False, and ignores them all, when ``after`` is not where the
+        known stretches end (an answer to a request made before a seek).
+        """
+        if after != self._gaps_until:
+            return False
+        if not after < upto:
+            raise FeedError(f"quiet stretches must be fed for an interval ending after {after}, got {upto}")
+        for quiet_from, quiet_to in gaps:
+            if not quiet_from < quiet_to:
+                raise FeedError(f"quiet stretch ({quiet_from}, {quiet_to}) is empty")
+            if quiet_to > self._gaps_edge and self._skip is not None and quiet_to - quiet_from >= self._skip:
+                self._gaps.append((quiet_from, quiet_to))
+                self._gaps_edge = quiet_to
+        self._gaps_until = upto
+        return True
 
     def feed(self, events: EventChunk | Iterable[ChangeEvent], *, after: int, upto: int) -> bool:
         """Accept the events of ``(after, upto]``, all of them, in ``(timestamp, seq)`` order.
@@ -341,6 +396,9 @@ class PlaybackSession:
         frames: list[Frame] = []
         while self._sent_to < limit:
             frames.append(self._take_frame(limit))
+        skip = self._skip_quiet(now)
+        if skip is not None:
+            frames.append(skip)
         if self._reached_until(now):
             pass
         elif self._loop_wraps():
@@ -369,6 +427,44 @@ class PlaybackSession:
 
     # Internals.
 
+    def _read_ahead_limit(self) -> int:
+        ahead = max(1, math.ceil(self._read_ahead_s * self._clock.speed * MICROS_PER_SECOND))
+        return min(self._cap(), self._target + ahead)
+
+    def _drop_skip(self) -> None:
+        """Playback paused or ended: the skip was the playing ``start``'s, and goes with it."""
+        self._skip = None
+        self._forget_gaps(self._sent_to)
+
+    def _forget_gaps(self, position: int) -> None:
+        self._gaps.clear()
+        self._gaps_until = self._gaps_edge = position
+
+    def _skip_quiet(self, now: float) -> Frame | None:
+        """Once frames reached a quiet stretch's first edge: the frame that jumps to just before its next event."""
+        if self._skip is None or self._state is not PlaybackState.PLAYING:
+            return None
+        gaps = self._gaps
+        while gaps and gaps[0][1] - 1 <= self._sent_to:
+            gaps.popleft()
+        if not gaps or self._sent_to < gaps[0][0]:
+            return None
+        to = min(gaps[0][1] - 1, self._cap())
+        if self._buffer:
+            # Never past an event held here, whatever the stretch said (it may be older than the history fed).
+            chunk, lo, _ = self._buffer[0]
+            to = min(to, chunk.timestamps[lo] - 1)
+        if to <= self._sent_to:
+            return None
+        frame = Frame(self._sent_to, to, RawEvents.join([]), now, skipped=True)
+        self._sent_to = self._target = to
+        self._covered_until = max(self._covered_until, to)
+        self._gaps_until = max(self._gaps_until, to)
+        self._clock.seek(to, now)
+        self._restart_schedule(now)
+        self._target_deadline = now
+        return frame
+
     def _cap(self) -> int:
         """How far frames may go now: the range end, a pending until, and the end of a loop not yet passed."""
         cap = self._clock.end
@@ -393,6 +489,7 @@ class PlaybackSession:
         self._clock.seek(self._sent_to, now)
         self._target = self._sent_to
         self._state = PlaybackState.PAUSED
+        self._drop_skip()
         return True
 
     def _loop_wraps(self) -> bool:
@@ -463,6 +560,7 @@ class PlaybackSession:
         self._clock.pause(now)
         self._state = PlaybackState.ENDED
         self._until = None
+        self._drop_skip()
 
 
 def _checked(events: Iterable[ChangeEvent], after: int, upto: int) -> list[ChangeEvent]:

@@ -354,6 +354,7 @@ class Viewport:
             frame.conflated,
             frame.seek,
             total=len(existing),
+            skipped=frame.skipped,
         )
 
     def _chunk(self, chunk: StateChunk) -> StateChunk:

@@ -14,12 +14,13 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from store import queries
 from store.errors import NotFoundError
 from store.pool import Database
+from store.rollup import QuietStretch, quiet_stretches
 from store.sessions import SessionRow, row_of
 from store.wire import WireReader
 
@@ -60,6 +61,12 @@ class PlaybackStore:
         """Persist the playback clock of an ACTIVE session (and its RnR status when given)."""
         async with self._db.connection() as conn:
             await conn.execute(_Q["save_clock"], session_id, state, speed, position, rnr_status)
+
+    async def quiet_stretches(
+        self, tenant_id: uuid.UUID, start: datetime, end: datetime, min_quiet: timedelta
+    ) -> list[QuietStretch]:
+        """The tenant's stretches with no event, at least ``min_quiet`` long, overlapping ``[start, end)``."""
+        return await quiet_stretches(self._db, tenant_id, start, end, min_quiet)
 
     async def previous_event(self, tenant_id: uuid.UUID, after: datetime, before: datetime) -> datetime | None:
         """The instant of the tenant's latest event in ``(after, before)`` (a step back by event), or None."""

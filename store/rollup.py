@@ -149,6 +149,56 @@ async def histogram(
     return [HistogramBucket(b.start, sum(b.tables.values()), b.tables) for b in buckets]
 
 
+MAX_QUIET_STRETCHES = 1_000
+"""Most quiet stretches one query answers."""
+
+
+@dataclass(frozen=True, slots=True)
+class QuietStretch:
+    """A stretch with no event of the tenant: the open interval ``(after, before)``, ``before`` an event's instant.
+
+    ``after`` is the latest event before it, or the start of the query when the tenant has no earlier event.
+    """
+
+    after: datetime
+    before: datetime
+
+
+async def quiet_stretches(
+    db: Database, tenant_id: uuid.UUID, start: datetime, end: datetime, min_quiet: timedelta
+) -> list[QuietStretch]:
+    """The tenant's stretches with no event, at least ``min_quiet`` long, that overlap ``[start, end)``, oldest first.
+
+    The rollup points at the candidates: the stretch holding ``start``, and runs of whole minutes it saw empty. A
+    minute not rolled up yet is never taken for empty, and each stretch's edges are read from the events, so a
+    stretch is never invented (an event that arrived after its minute was rolled up shortens it). Stretches are
+    missed where the rollup lags, and may be when shorter than two minutes (they can hold no whole empty minute).
+    At most :data:`MAX_QUIET_STRETCHES`.
+    """
+    if min_quiet <= timedelta(0):
+        raise ValueError("min_quiet must be positive")
+    if end <= start:
+        raise ValueError("end must be after start")
+    refreshed_until = (await rollup_state(db)).refreshed_until
+    first = ceil_minute(start)
+    last = min(ceil_minute(end), refreshed_until) if refreshed_until is not None else first
+    # A stretch of n minutes holds at least n - 1 whole ones (less a part at each edge).
+    run = max(_MINUTE, (min_quiet // _MINUTE - 1) * _MINUTE)
+    async with db.read_connection() as conn:
+        rows = await conn.fetch(
+            _Q["quiet_stretches"], tenant_id, start, first, max(first, last), run, MAX_QUIET_STRETCHES
+        )
+    found: list[QuietStretch] = []
+    for row in rows:
+        before: datetime | None = row["next_after"]
+        after: datetime = row["last_before"] or start
+        if before is None or before <= start or after >= end or before - after < min_quiet:
+            continue
+        if not found or found[-1].before < before:
+            found.append(QuietStretch(after, before))
+    return found
+
+
 async def forget_rollup_before(db: Database, tenant_id: uuid.UUID, before: datetime) -> int:
     """Delete the tenant's rollup minutes that end at or before ``before`` (retention removed their events)."""
     async with db.connection() as conn:

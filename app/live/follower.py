@@ -43,7 +43,7 @@ class FollowerRole:
             case FrameNote():
                 if note.to > live.tail:
                     events = tuple(event.change() for event in note.events)
-                    live.fan_frame(EncodedFrame.of(Frame(note.from_, note.to, events, 0.0)))
+                    live.fan_frame(EncodedFrame.of(Frame(note.from_, note.to, events, 0.0, note.skipped)))
             case ResetNote(position=position):
                 live.fan_reset(position)
             case StatusNote(checkpoint=checkpoint):

@@ -40,7 +40,7 @@ from app.live.session import LiveSession, Ownership
 from app.settings import Settings
 from playback.errors import PlaybackError
 from playback.frames import Frame
-from playback.instants import format_timestamp, from_micros, to_micros
+from playback.instants import duration_micros, format_timestamp, from_micros, to_micros
 from playback.outbox import EncodedFrame
 from playback.ports import ClockStatus
 from playback.raw import EventChunk
@@ -112,7 +112,8 @@ class OwnerRole:
         _restore_transport(session, clock, now)
         # A clock that reached its until while nobody played it stays paused there, as its owner would have.
         if clock.state == "playing" and target < clock.end and target != clock.until:
-            session.start(now)
+            skip = None if clock.skip_gaps is None else duration_micros(clock.skip_gaps)
+            session.start(now, skip_gaps=skip)
         owner.saved_at = time.monotonic()
         owner.task = asyncio.create_task(runner.run(), name=f"msr:playback:{live.session_id}")
 
@@ -137,9 +138,11 @@ class OwnerRole:
         runner = owner.runner
         details: dict[str, object]
         match command:
-            case StartCommand(speed=speed):
-                status = runner.start(speed)
+            case StartCommand(speed=speed, skip_gaps=skip_gaps):
+                status = runner.start(speed, skip_gaps)
                 action, details = "started", {"speed": status.speed}
+                if skip_gaps is not None:
+                    details["skip_gaps"] = {"min_s": skip_gaps}
             case StopCommand():
                 status = runner.stop()
                 action, details = "stopped", {"position": format_timestamp(status.position)}

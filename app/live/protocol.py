@@ -23,9 +23,10 @@ _NULL: Final = msgspec.Raw(b"null")
 
 
 class StartCommand(msgspec.Struct, frozen=True, tag="start"):
-    """Play, optionally at a new speed."""
+    """Play, optionally at a new speed, optionally skipping stretches of ``skip_gaps`` seconds or more with no event."""
 
     speed: float | None = None
+    skip_gaps: float | None = None
 
 
 class StopCommand(msgspec.Struct, frozen=True, tag="stop"):
@@ -73,8 +74,8 @@ ClientCommand = Start | Stop | Seek | Speed | Step | LoopTo | Until
 def command_of(message: ClientCommand) -> Command:
     """The control command a browser's message asks for."""
     match message:
-        case Start(speed=speed):
-            return StartCommand(speed)
+        case Start(speed=speed, skip_gaps=skip):
+            return StartCommand(speed, None if skip is None else skip.min_s)
         case Stop():
             return StopCommand()
         case Seek():
@@ -108,11 +109,21 @@ class Checkpoint(msgspec.Struct, frozen=True):
     """The loop set, so that a new owner keeps looping."""
     until: int | None = None
     """The pending until, so that a new owner still pauses there."""
+    skip_gaps: float | None = None
+    """The quiet-stretch threshold (seconds) of a playing clock that skips them, so that a new owner still does."""
 
     @property
     def clock(self) -> ClockStatus:
         return ClockStatus(
-            self.state, self.position, self.speed, self.start, self.end, self.wall_time, self.loop, self.until
+            self.state,
+            self.position,
+            self.speed,
+            self.start,
+            self.end,
+            self.wall_time,
+            self.loop,
+            self.until,
+            self.skip_gaps,
         )
 
     @classmethod
@@ -128,6 +139,7 @@ class Checkpoint(msgspec.Struct, frozen=True):
             sent_to,
             status.loop,
             status.until,
+            status.skip_gaps,
         )
 
 
@@ -155,12 +167,13 @@ class NoteEvent(msgspec.Struct, frozen=True, array_like=True, gc=False):
 
 
 class FrameNote(msgspec.Struct, frozen=True, tag="frame"):
-    """A frame: the events of ``(from_, to]``."""
+    """A frame: the events of ``(from_, to]``; ``skipped`` for a jump over a quiet stretch."""
 
     epoch: int
     from_: int
     to: int
     events: list[NoteEvent]
+    skipped: bool = False
 
 
 class ResetNote(msgspec.Struct, frozen=True, tag="reset"):

@@ -34,7 +34,7 @@ from app.live.protocol import (
 )
 from app.live.source import StoreEventSource
 from playback.instants import format_timestamp
-from playback.messages import Ended, LoopRange, MessageId, Status, encode
+from playback.messages import Ended, LoopRange, MessageId, SkipGaps, Status, encode
 from playback.outbox import EncodedFrame
 from playback.ports import ClockStatus, StatePart
 from playback.runner import PlaybackRunner, Viewer
@@ -64,6 +64,7 @@ def status_message(status: ClockStatus, reply_to: MessageId | None = None) -> St
         reply_to=reply_to,
         loop=loop,
         until=None if status.until is None else format_timestamp(status.until),
+        skip_gaps=None if status.skip_gaps is None else SkipGaps(min_s=status.skip_gaps),
     )
 
 
@@ -193,7 +194,7 @@ class LiveSession:
         self.fan_frame(frame)
         if self.owner is not None and self.owner.followed:
             events = [NoteEvent.of(event) for event in frame.events]
-            self._publish(FrameNote(self.epoch, frame.from_, frame.to, events))
+            self._publish(FrameNote(self.epoch, frame.from_, frame.to, events, frame.skipped))
 
     def reset(self, position: int) -> None:
         self.fan_reset(position)

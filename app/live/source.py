@@ -10,10 +10,11 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncGenerator, Callable
+from datetime import timedelta
 
 import msgspec
 
-from playback.instants import from_micros
+from playback.instants import from_micros, to_micros
 from playback.ports import EventBatch, StatePart
 from playback.raw import EventChunk, complete_part
 from store.events import EventStore
@@ -58,6 +59,13 @@ class StoreEventSource:
             self._tenant_id, from_micros(after), from_micros(upto), limit=limit, work_mem_mb=self._work_mem_mb()
         )
         return EventChunk.packed(wire.body, wire.timestamps, wire.seqs, wire.lengths)
+
+    async def quiet_stretches(self, after: int, upto: int, min_us: int) -> list[tuple[int, int]]:
+        """The stretches with no event, at least ``min_us`` long, overlapping ``(after, upto]``: from the rollup."""
+        found = await self._states.quiet_stretches(
+            self._tenant_id, from_micros(after), from_micros(upto), timedelta(microseconds=min_us)
+        )
+        return [(to_micros(stretch.after), to_micros(stretch.before)) for stretch in found]
 
     async def seek_diff(self, since: int, position: int) -> EventChunk:
         """The net change from the state at ``since`` to the state at ``position`` (a diff-seek)."""

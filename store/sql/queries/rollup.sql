@@ -51,3 +51,30 @@ WITH gone AS (
     DELETE FROM event_rollup WHERE tenant_id = $1 AND bucket + interval '1 minute' <= $2 RETURNING 1
 )
 SELECT count(*) FROM gone
+
+-- name: quiet_stretches
+-- Tenant $1's stretches with no event near [$2, $3): the one holding $2, and each run of at least $5 whole minutes
+-- that the rollup saw empty between the whole minutes $3 and $4 (at most the rollup's horizon). Edges come from
+-- events, not the rollup (it may miss late events): the latest event before the run and the first one from it on.
+-- At most $6 rows, oldest first.
+WITH busy AS (
+    SELECT DISTINCT bucket FROM event_rollup WHERE tenant_id = $1 AND bucket >= $3 AND bucket < $4 AND event_count > 0
+), edges AS (
+    SELECT $3 - interval '1 minute' AS bucket
+    UNION ALL SELECT bucket FROM busy
+    UNION ALL SELECT $4
+), runs AS (
+    SELECT lag(bucket) OVER (ORDER BY bucket) + interval '1 minute' AS quiet_from, bucket AS quiet_to FROM edges
+), candidates AS (
+    SELECT $2::timestamptz AS quiet_from
+    UNION
+    SELECT quiet_from FROM runs WHERE quiet_to - quiet_from >= $5 AND quiet_from > $2
+)
+SELECT
+    (SELECT max(e.event_timestamp) FROM events AS e
+     WHERE e.tenant_id = $1 AND e.event_timestamp < candidates.quiet_from) AS last_before,
+    (SELECT min(e.event_timestamp) FROM events AS e
+     WHERE e.tenant_id = $1 AND e.event_timestamp >= candidates.quiet_from) AS next_after
+FROM candidates
+ORDER BY quiet_from
+LIMIT $6
