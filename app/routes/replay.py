@@ -36,8 +36,9 @@ from app.openapi_docs import TABLE_LIST_PATTERN, Body, Instant, StreamedAnswer, 
 from app.routes.sessions import parse_uuid
 from app.services import PrincipalDep, Services, ServicesDep
 from app.web import envelope, rfc3339, utc_now_rfc3339
+from playback.messages import MAX_SKIP_GAP_S
 from store.events import StoredEvent
-from store.rollup import MAX_BUCKETS, histogram
+from store.rollup import MAX_BUCKETS, histogram, quiet_stretches
 
 SessionHeader = Annotated[str | None, HeaderParameter(name="X-Session-ID")]
 """The session a replay call works in (``X-Session-ID``), else the ``session_id`` query parameter."""
@@ -72,6 +73,15 @@ Bucket = Annotated[
         name="bucket",
         description="bucket width, a whole number of minutes: 60s, 5m, 1h, 1d (default: about 200 buckets)",
         schema_extra={"pattern": r"^\s*[0-9]{1,6}[smhd]?\s*$"},
+    ),
+]
+
+MinQuiet = Annotated[
+    str | None,
+    QueryParameter(
+        name="min_s",
+        description="the shortest stretch with no events to answer, in seconds (default 60)",
+        schema_extra={"type": "number", "minimum": 0.000_001, "maximum": MAX_SKIP_GAP_S},
     ),
 ]
 
@@ -323,6 +333,19 @@ def _bucket(raw: str | None, start: datetime, end: datetime) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+async def _timeline_window(
+    services: Services, principal: Principal, start: str | None, end: str | None
+) -> tuple[datetime, datetime]:
+    """``[start, end]`` of a timeline read (the histogram, the gaps): the playback range by default, checked."""
+    window = await current_window(services.events, services.runtime, principal.tenant_id)
+    first = window.start if start is None else parse_instant(start, "start")
+    last = window.end if end is None else parse_instant(end, "end")
+    check_window(first, last, window)
+    check_in_range(first, window, "start")
+    check_in_range(last, window, "end")
+    return first, last
+
+
 @get("/replay/histogram", tags=["replay"], summary="Event counts per time bucket")
 async def get_histogram(
     principal: PrincipalDep,
@@ -338,12 +361,7 @@ async def get_histogram(
     ``cagg_refresh_lag_days`` and the range's edges counted live.
     """
     filters = parse_filters(tables, None, None)
-    window = await current_window(services.events, services.runtime, principal.tenant_id)
-    first = window.start if start is None else parse_instant(start, "start")
-    last = window.end if end is None else parse_instant(end, "end")
-    check_window(first, last, window)
-    check_in_range(first, window, "start")
-    check_in_range(last, window, "end")
+    first, last = await _timeline_window(services, principal, start, end)
     size = _bucket(bucket, first, last)
     if first == last or (last - first) / size > MAX_BUCKETS:
         raise validation_error(f"the window must hold 1 to {MAX_BUCKETS} buckets", {"field": "bucket"})
@@ -359,4 +377,49 @@ async def get_histogram(
     )
 
 
-ROUTES = [get_range, get_state, get_events, get_histogram]
+def _min_quiet(raw: str | None) -> timedelta:
+    """``min_s`` of ``/replay/gaps``: seconds, from a microsecond to ``MAX_SKIP_GAP_S`` (default 60)."""
+    if raw is None:
+        return timedelta(seconds=60)
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    # Under a microsecond is no duration (a timedelta's resolution): refused like zero.
+    if not 0.000_001 <= seconds <= MAX_SKIP_GAP_S:
+        raise validation_error(
+            f"min_s must be a number of seconds from 0.000001 to {MAX_SKIP_GAP_S:g}",
+            {"field": "min_s", "maximum": MAX_SKIP_GAP_S},
+        )
+    return timedelta(seconds=seconds)
+
+
+@get("/replay/gaps", tags=["replay"], summary="Quiet stretches: no events for at least min_s seconds")
+async def get_gaps(
+    principal: PrincipalDep,
+    services: ServicesDep,
+    start: FromQuery[str | None] = None,
+    end: FromQuery[str | None] = None,
+    min_s: MinQuiet = None,
+) -> Response[dict[str, Any]]:
+    """The tenant's stretches with no event, at least ``min_s`` long, overlapping ``[start, end)``.
+
+    What a ``start`` with ``skip_gaps`` jumps over: from the same rollup as the histogram, edges exact from the events.
+    """
+    quiet = _min_quiet(min_s)
+    first, last = await _timeline_window(services, principal, start, end)
+    if first == last:
+        raise validation_error("end must be after start", {"field": "end"})
+    stretches = await quiet_stretches(services.db, principal.tenant_id, first, last, quiet)
+    return envelope(
+        {
+            "start": rfc3339(first),
+            "end": rfc3339(last),
+            "min_s": quiet.total_seconds(),
+            "gaps": [{"from": rfc3339(s.after), "to": rfc3339(s.before)} for s in stretches],
+        },
+        "Get gaps successfully",
+    )
+
+
+ROUTES = [get_range, get_state, get_events, get_histogram, get_gaps]
