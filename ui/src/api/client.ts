@@ -438,6 +438,27 @@ export async function getHistogram(start?: Date, end?: Date, bucket?: string, op
   );
 }
 
+/** The stretches with no events of at least `min_s` seconds in `[start, end)`: what a skipping playback jumps. */
+export interface Gaps {
+  start: string;
+  end: string;
+  min_s: number;
+  gaps: { from: string; to: string }[];
+}
+
+/** The quiet stretches of `[start, end)`; null when the server has no gaps endpoint. */
+export async function getGaps(start: Date, end: Date, minS: number, options?: CallOptions): Promise<Gaps | null> {
+  return data<Gaps | null>(
+    {
+      operation: "get_gaps",
+      route: "GET /replay/gaps",
+      query: { start: start.toISOString(), end: end.toISOString(), min_s: minS },
+      optional: true,
+    },
+    options,
+  );
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The page's own endpoints.
 

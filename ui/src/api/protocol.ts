@@ -54,6 +54,8 @@ export interface EventsMessage {
   seek?: boolean;
   /** With a viewport: how many entities exist at `to`, in view or not. */
   total?: number;
+  /** A jump over a quiet stretch (a `start` with `skip_gaps`): no events, and the clock is now at `to`. */
+  skipped?: boolean;
 }
 
 export interface StatusMessage {
@@ -66,6 +68,8 @@ export interface StatusMessage {
   loop?: { from: string; to: string };
   /** Where playback will pause (an `until` command), while it has not got there. */
   until?: string;
+  /** While the playing `start` skips stretches with no events of at least `min_s` seconds. */
+  skip_gaps?: { min_s: number };
 }
 
 export interface EndedMessage {
@@ -84,7 +88,7 @@ export type ServerMessage = HelloMessage | StateMessage | EventsMessage | Status
 
 export type ClientMessage =
   | { type: "auth"; token: string }
-  | { type: "start"; speed?: number; id?: string | number }
+  | { type: "start"; speed?: number; skip_gaps?: { min_s: number }; id?: string | number }
   | { type: "stop"; id?: string | number }
   | { type: "seek"; timestamp: string; id?: string | number }
   | { type: "speed"; speed: number; id?: string | number }

@@ -17,6 +17,7 @@ import {
   endReplay,
   getCurrentReplay,
   getDevToken,
+  getGaps,
   getHistogram,
   getPlaybackRange,
   getUiConfig,
@@ -40,6 +41,9 @@ import { Toaster, byId, decodeJwt, formatDuration, formatUtc, fromInputValue, h,
 
 /** The speeds offered (SPEC: 0.1x to 1000x); + and - step through them. */
 export const SPEEDS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000];
+
+/** Skipping quiet time jumps stretches with no events of at least this many seconds; the timeline shades them. */
+export const SKIP_GAPS_MIN_S = 60;
 
 /** The first state zooms the map to the data, but not closer than a city (a lone entity would fill the screen). */
 const AUTO_FIT_MAX_ZOOM = 11;
@@ -125,6 +129,8 @@ export class App {
   /** The loop and the until the server reported (ms), shown on the timeline. */
   private loopRange: [number, number] | null = null;
   private untilAt: number | null = null;
+  /** Whether play skips quiet stretches (the toggle; K). */
+  private skipGaps = false;
   private fittedOnce = false;
   /** A state was asked for (attach, seek) and has not arrived yet. */
   private awaitingState = false;
@@ -529,7 +535,11 @@ export class App {
         this.totalCount = message.total ?? null;
         // The answer to a new viewport (a seek frame from the position to itself) moves neither clock nor trails.
         const viewportAnswer = message.seek === true && message.from === message.to;
-        if (message.seek && !viewportAnswer) {
+        if (message.skipped) {
+          // A jump over a quiet stretch: nothing changed, the clock is now at `to`.
+          this.clock.set(Date.parse(message.to), now, this.clock.state, this.clock.speed);
+          this.metrics.count("skips");
+        } else if (message.seek && !viewportAnswer) {
           // A diff-seek replaces the state a seek used to bring: the picture is now the one at `to`, and the
           // trails of before the jump are no path.
           this.clock.set(Date.parse(message.to), now, this.clock.state, this.clock.speed);
@@ -594,7 +604,22 @@ export class App {
       this.seek(window[0]);
     }
     this.endOfWindow = false;
-    this.send({ type: "start", speed: this.speed });
+    this.send(this.startMessage());
+  }
+
+  private startMessage(): { type: "start"; speed: number; skip_gaps?: { min_s: number } } {
+    return this.skipGaps ? { type: "start", speed: this.speed, skip_gaps: { min_s: SKIP_GAPS_MIN_S } } : { type: "start", speed: this.speed };
+  }
+
+  /** Skip quiet stretches from now on, or play them; a playing session restarts with the new setting. */
+  toggleSkipGaps(): void {
+    this.skipGaps = !this.skipGaps;
+    this.el["skipGaps"]?.setAttribute("aria-pressed", String(this.skipGaps));
+    if (this.playState === "playing" && this.socket?.state === "open") {
+      // The setting belongs to a start: stop, then start again with it.
+      this.send({ type: "stop" });
+      this.send(this.startMessage());
+    }
   }
 
   pause(): void {
@@ -736,6 +761,9 @@ export class App {
     if (key !== this.histogramKey) return;
     this.timeline.setHistogram(histogram);
     this.el["histogramNote"]!.hidden = histogram !== null;
+    const gaps = await getGaps(new Date(Math.ceil(window[0]) + 1), new Date(Math.floor(window[1])), SKIP_GAPS_MIN_S, { showToast: false, logError: false }).catch(() => null);
+    if (key !== this.histogramKey) return;
+    this.timeline.setGaps((gaps?.gaps ?? []).map((gap) => [Date.parse(gap.from), Date.parse(gap.to)]));
   }
 
   private installKeyboard(): void {
@@ -778,6 +806,10 @@ export class App {
         case "l":
         case "L":
           this.toggleLoop();
+          break;
+        case "k":
+        case "K":
+          this.toggleSkipGaps();
           break;
         case "u":
         case "U":
@@ -844,6 +876,17 @@ export class App {
       { class: "icon ghost loop", "data-testid": "loop", title: "Loop over the window (L)", "aria-label": "Loop over the window", "aria-pressed": "false", onclick: () => this.toggleLoop() },
       icon(ICONS.loop),
     );
+    const skipGaps = h(
+      "button",
+      {
+        class: "ghost small skip-gaps",
+        "data-testid": "skip-gaps",
+        title: `Skip quiet stretches of ${SKIP_GAPS_MIN_S} s or more, shaded on the timeline (K)`,
+        "aria-pressed": "false",
+        onclick: () => this.toggleSkipGaps(),
+      },
+      "skip quiet",
+    );
     const until = h("button", { class: "ghost small until-chip", "data-testid": "until", hidden: true, title: "Forget the pause (U)", onclick: () => this.setUntil(null) });
     const speed = h("select", { "data-testid": "speed", title: "Speed (+ / -)", "aria-label": "Speed" });
     for (const value of SPEEDS) speed.append(h("option", { value: String(value) }, speedLabel(value)));
@@ -887,7 +930,7 @@ export class App {
       h(
         "div",
         { class: "player-row" },
-        h("div", { class: "transport" }, back, frameBack, play, pause, frameForward, forward, loop, speed, until),
+        h("div", { class: "transport" }, back, frameBack, play, pause, frameForward, forward, loop, skipGaps, speed, until),
         h("div", { class: "clock-box" }, position, h("span", { class: "muted small" }, "UTC")),
         status,
         entities,
@@ -895,14 +938,14 @@ export class App {
       ),
       canvas,
       bookmarkTrack,
-      h("div", { class: "player-foot" }, rangeInfo, histogramNote, bookmarkControls, h("span", { class: "muted small keys" }, "Space play/pause · ←/→ step · ,/. frame · </> event · L loop · shift-click timeline: pause there · +/− speed · F fit · Esc unfollow")),
+      h("div", { class: "player-foot" }, rangeInfo, histogramNote, bookmarkControls, h("span", { class: "muted small keys" }, "Space play/pause · ←/→ step · ,/. frame · </> event · L loop · K skip quiet · shift-click timeline: pause there · +/− speed · F fit · Esc unfollow")),
     );
     for (const input of [from, to]) {
       input.addEventListener("keydown", (event) => {
         if (event.key === "Enter") this.applyWindowInputs();
       });
     }
-    Object.assign(this.el, { play, pause, back, forward, frameBack, frameForward, loop, until, speed, position, status, count, total, from, to, apply, histogramNote, rangeInfo });
+    Object.assign(this.el, { play, pause, back, forward, frameBack, frameForward, loop, skipGaps, until, speed, position, status, count, total, from, to, apply, histogramNote, rangeInfo });
     this.timeline = new Timeline({ canvas, onSeek: (ms) => this.seek(ms), onUntil: (ms) => this.setUntil(ms), colorOf: (table) => this.store.colorOf(table) });
     this.bookmarks = new Bookmarks({
       track: bookmarkTrack,

@@ -39,6 +39,7 @@ export class Timeline {
   private pointerId: number | null = null;
   private loop: [number, number] | null = null;
   private until: number | null = null;
+  private gaps: [number, number][] = [];
 
   constructor(private readonly options: TimelineOptions) {
     const canvas = options.canvas;
@@ -113,6 +114,13 @@ export class Timeline {
     this.until = until;
     this.options.canvas.dataset["loop"] = loop ? `${loop[0]}-${loop[1]}` : "";
     this.options.canvas.dataset["until"] = until === null ? "" : String(until);
+    this.changed();
+  }
+
+  /** The quiet stretches to shade (no events; a skipping playback jumps them). */
+  setGaps(gaps: [number, number][]): void {
+    this.gaps = gaps;
+    this.options.canvas.dataset["gaps"] = gaps.map(([from, to]) => `${from}-${to}`).join(" ");
     this.changed();
   }
 
@@ -212,6 +220,28 @@ export class Timeline {
       g.stroke();
       const label = step >= 86400000 ? formatUtc(t, false).slice(5, 10) : step >= 60000 ? formatUtc(t, false).slice(11) : formatUtc(t).slice(11);
       g.fillText(label, x + 3, plot + axis / 2);
+    }
+
+    // Quiet stretches: hatched, so that what playback may skip stands out from a merely sparse stretch.
+    if (this.gaps.length > 0) {
+      g.save();
+      g.beginPath();
+      for (const [from, to] of this.gaps) {
+        const x0 = Math.max(0, this.xAt(from));
+        const x1 = Math.min(width, this.xAt(to));
+        if (x1 > x0) g.rect(x0, 0, x1 - x0, plot);
+      }
+      g.fillStyle = "rgba(126, 147, 166, 0.10)";
+      g.fill();
+      g.clip();
+      g.strokeStyle = "rgba(126, 147, 166, 0.35)";
+      g.beginPath();
+      for (let x = -plot; x < width; x += 8) {
+        g.moveTo(x, plot);
+        g.lineTo(x + plot, 0);
+      }
+      g.stroke();
+      g.restore();
     }
 
     // The loop: a band over its stretch, with brackets at its ends.
