@@ -328,13 +328,16 @@ class PlaybackSession:
         return DataRequest(self._covered_until, limit)
 
     def needs_gaps(self) -> DataRequest | None:
-        """While skipping quiet time: the interval whose quiet stretches the caller should find and feed, or None."""
+        """While skipping quiet time: the interval whose quiet stretches the caller should find and feed, or None.
+
+        Asked for once the known stretches end within the read-ahead, for twice the read-ahead: one query per
+        read-ahead of playback, not one per frame.
+        """
         if self._skip is None or self._state is not PlaybackState.PLAYING:
             return None
-        limit = self._read_ahead_limit()
-        if self._gaps_until >= limit:
+        if self._gaps_until >= self._read_ahead_limit():
             return None
-        return DataRequest(self._gaps_until, limit)
+        return DataRequest(self._gaps_until, min(self._clock.end, self._target + 2 * self._ahead()))
 
     def feed_gaps(self, gaps: Iterable[tuple[int, int]], *, after: int, upto: int) -> bool:
         """Accept every quiet stretch that overlaps ``(after, upto]``: ``(last event, next event)`` pairs, in order.
@@ -427,9 +430,12 @@ class PlaybackSession:
 
     # Internals.
 
+    def _ahead(self) -> int:
+        """The read-ahead in event time at the current speed (microseconds, at least one)."""
+        return max(1, math.ceil(self._read_ahead_s * self._clock.speed * MICROS_PER_SECOND))
+
     def _read_ahead_limit(self) -> int:
-        ahead = max(1, math.ceil(self._read_ahead_s * self._clock.speed * MICROS_PER_SECOND))
-        return min(self._cap(), self._target + ahead)
+        return min(self._cap(), self._target + self._ahead())
 
     def _drop_skip(self) -> None:
         """Playback paused or ended: the skip was the playing ``start``'s, and goes with it."""
