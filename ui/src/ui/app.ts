@@ -535,6 +535,9 @@ export class App {
         this.totalCount = message.total ?? null;
         // The answer to a new viewport (a seek frame from the position to itself) moves neither clock nor trails.
         const viewportAnswer = message.seek === true && message.from === message.to;
+        // Any seek frame answers a pending seek or step, even one from the position to itself (a step forth and
+        // back again before the first answer was sent nets to nothing).
+        if (message.seek) this.awaitingState = false;
         if (message.skipped) {
           // A jump over a quiet stretch: nothing changed, the clock is now at `to`.
           this.clock.set(Date.parse(message.to), now, this.clock.state, this.clock.speed);
