@@ -248,7 +248,7 @@ async def test_control_actions_are_in_the_activity_log(live_server, history, dat
         deadline = asyncio.get_running_loop().time() + 5
         while True:
             rows = await conn.fetch(
-                "SELECT action, actor_id FROM session_activity WHERE session_id = $1 ORDER BY id",
+                "SELECT action, actor_id FROM session_activity WHERE session_id = $1 ORDER BY at, id",
                 uuid.UUID(replay["id"]),
             )
             if [r["action"] for r in rows] == expected or asyncio.get_running_loop().time() > deadline:
