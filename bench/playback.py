@@ -687,15 +687,20 @@ async def measure_seek(url: str, client: Client, instants: list[datetime]) -> di
     }
 
 
-async def seek_only(database_url: str, redis_url: str, loads: dict[str, float], instants: list[datetime]) -> None:
-    """``--seek``: G9 alone on data set M, with its G1 floor."""
-    env = {
+def server_env(database_url: str, redis_url: str) -> dict[str, str]:
+    """The environment of a server of its own for one figure: the data's database, a Redis prefix of its own."""
+    return {
         "MSR_DATABASE_URL": database_url,
         "MSR_REDIS_URL": redis_url,
         "MSR_JWT_SECRET": SECRET,
+        "MSR_DB_POOL_MAX": "20",
         "MSR_REDIS_PREFIX": f"bench{uuid.uuid4().hex[:6]}:",
     }
-    with server_process(env) as url:
+
+
+async def seek_only(database_url: str, redis_url: str, loads: dict[str, float], instants: list[datetime]) -> None:
+    """``--seek``: G9 alone on data set M, with its G1 floor."""
+    with server_process(server_env(database_url, redis_url)) as url:
         async with httpx.AsyncClient(base_url=url, timeout=60) as http:
             client = Client(http, M_TENANT)
             await client.raise_session_limit()
@@ -789,13 +794,7 @@ async def viewport_only() -> None:
             await load_bench_data(database_url, spec_m, M_TENANT, end_m, SEED)
             print(f"loaded M: {spec_m.events:,} events in {time.perf_counter() - started:.0f} s")
             await settle_background_jobs(database_url, services.redis_url)
-            env = {
-                "MSR_DATABASE_URL": database_url,
-                "MSR_REDIS_URL": services.redis_url,
-                "MSR_JWT_SECRET": SECRET,
-                "MSR_DB_POOL_MAX": "20",
-                "MSR_REDIS_PREFIX": f"bench{uuid.uuid4().hex[:6]}:",
-            }
+            env = server_env(database_url, services.redis_url)
             with server_process(env) as url:
                 async with httpx.AsyncClient(base_url=url, timeout=60) as http:
                     await Client(http, M_TENANT).raise_session_limit()
@@ -852,13 +851,7 @@ async def main_idle(options: argparse.Namespace) -> None:
             await load_bench_data(database_url, IDLE, DENSE_TENANT, end, SEED)
             print(f"loaded I: {IDLE.events:,} events in {time.perf_counter() - started:.0f} s")
             await settle_background_jobs(database_url, services.redis_url)
-            env = {
-                "MSR_DATABASE_URL": database_url,
-                "MSR_REDIS_URL": services.redis_url,
-                "MSR_JWT_SECRET": SECRET,
-                "MSR_DB_POOL_MAX": "20",
-                "MSR_REDIS_PREFIX": f"bench{uuid.uuid4().hex[:6]}:",
-            }
+            env = server_env(database_url, services.redis_url)
             command = None
             if options.trace is not None:
                 options.trace.mkdir(parents=True, exist_ok=True)
