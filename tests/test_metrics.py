@@ -143,8 +143,9 @@ async def test_ingest_counts_stored_duplicate_and_rejected_batches(start_server,
 
 async def test_probes_report_sessions_by_status_and_dependency_latency(start_server, metered):
     latencies = value("msr_dependency_latency_seconds_count", dependency="postgres")
-    async with start_server(metered) as running, running.client() as client:
-        created = await client.post("/session", headers=USER)
+    async with start_server(metered) as running:
+        async with running.client() as client:
+            created = await client.post("/session", headers=USER)
         assert created.status_code == 201
 
         async def counted() -> bool:
@@ -152,7 +153,10 @@ async def test_probes_report_sessions_by_status_and_dependency_latency(start_ser
             return value("msr_sessions", kind="msr", status="ACTIVE") == 1
 
         await eventually(counted)
-        scraped = parse((await client.get("/metrics", headers=SCRAPE)).text)
+        # A connection of its own: the wait lasts about the probe's period (5 s), as long as uvicorn keeps an idle
+        # connection alive, and a request sent on a pooled one just as the server closes it fails to read.
+        async with running.client() as scraper:
+            scraped = parse((await scraper.get("/metrics", headers=SCRAPE)).text)
     assert scraped[("msr_sessions", (("kind", "msr"), ("status", "ACTIVE")))] == 1
     assert value("msr_dependency_latency_seconds_count", dependency="postgres") > latencies
     assert value("msr_dependency_latency_seconds_count", dependency="redis") > 0
