@@ -80,7 +80,9 @@ def _start_loops(services: Services, liveness: SessionLiveness) -> None:
         poll_s=settings.capture_poll_s,
     )
     background.every("capture", settings.capture_poll_s, capture.run)
-    maintenance = Maintenance(services.db, services.redis, runtime, services.jobs)
+    maintenance = Maintenance(
+        services.db, services.redis, runtime, services.jobs, job_keep=timedelta(days=settings.job_keep_days)
+    )
     background.every("retention", STEP_PERIOD_S, maintenance.retention_step)
     background.every("rollup-refresh", STEP_PERIOD_S, maintenance.rollup_step)
     # The runner's step waits for work itself (a wake-up or its idle poll).

@@ -101,6 +101,8 @@ class Settings:
     job_lease_s: float = 30.0
     """How long a replica holds a user-erasure job without renewing (``MSR_JOB_LEASE_S``); when it dies, another
     replica resumes the job within this time."""
+    job_keep_days: float = 7.0
+    """How long a finished job, and an export's file with it, is kept after it ended (``MSR_JOB_KEEP_DAYS``)."""
     viewer_queue_frames: int = 50
     """Frames a viewer may have pending before they are conflated (``MSR_VIEWER_QUEUE_FRAMES``)."""
     viewer_queue_bytes: int = 1 << 20
@@ -257,7 +259,6 @@ class Settings:
             "MSR_PLAYBACK_LEASE_S",
             "must be >= 0.5",
         )
-        _check(_positive(self.job_lease_s) and self.job_lease_s >= 0.5, "MSR_JOB_LEASE_S", "must be >= 0.5")
         for name, value in (
             ("MSR_VIEWER_QUEUE_FRAMES", self.viewer_queue_frames),
             ("MSR_VIEWER_QUEUE_BYTES", self.viewer_queue_bytes),
@@ -271,6 +272,8 @@ class Settings:
         _check(_positive(self.ws_ping_interval_s), "MSR_WS_PING_INTERVAL_S", "must be > 0")
         _check(0 <= self.ws_resume_wait_ms <= 10_000, "MSR_WS_RESUME_WAIT_MS", "must be 0-10000")
         for ok, name, problem in (
+            (_positive(self.job_lease_s) and self.job_lease_s >= 0.5, "MSR_JOB_LEASE_S", "must be >= 0.5"),
+            (_positive(self.job_keep_days), "MSR_JOB_KEEP_DAYS", "must be > 0"),
             (_positive(self.ws_resume_grace_s, zero=True), "MSR_WS_RESUME_GRACE_S", "must be >= 0"),
             (self.ws_resume_max_parked >= 0, "MSR_WS_RESUME_MAX_PARKED", "must be >= 0"),
             (_positive(self.send_timeout_s), "MSR_SEND_TIMEOUT_S", "must be > 0"),
@@ -357,6 +360,7 @@ class Settings:
             "playback_buffer_events": reader.parse("MSR_PLAYBACK_BUFFER_EVENTS", int, "an integer"),
             "playback_lease_s": reader.parse("MSR_PLAYBACK_LEASE_S", float, "a number of seconds"),
             "job_lease_s": reader.parse("MSR_JOB_LEASE_S", float, "a number of seconds"),
+            "job_keep_days": reader.parse("MSR_JOB_KEEP_DAYS", float, "a number of days"),
             "viewer_queue_frames": reader.parse("MSR_VIEWER_QUEUE_FRAMES", int, "an integer"),
             "viewer_queue_bytes": reader.parse("MSR_VIEWER_QUEUE_BYTES", int, "an integer"),
             "viewer_history_frames": reader.parse("MSR_VIEWER_HISTORY_FRAMES", int, "an integer"),

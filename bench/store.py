@@ -91,7 +91,7 @@ async def settle_background_jobs(database_url: str, redis_url: str) -> None:
     try:
         runtime = RuntimeSettings(SettingsRepository(db))
         await runtime.load()
-        maintenance = Maintenance(db, redis, runtime, JobRepository(db))
+        maintenance = Maintenance(db, redis, runtime, JobRepository(db), job_keep=timedelta(days=7))
         now = datetime.now(UTC)
         await maintenance.run_rollup_refresh_if_due(now)
         await maintenance.run_retention_if_due(now)

@@ -255,6 +255,16 @@ class JobRepository:
             row = await conn.fetchrow(_Q["latest_job_since"], kind, since)
         return None if row is None else _job(row)
 
+    async def prune_finished(self, before: datetime) -> int:
+        """Delete the jobs that finished before ``before`` (an export's file with its job); how many.
+
+        The newest job of each deployment-wide kind stays, whatever its age, so when retention or the rollup refresh
+        last ran remains known.
+        """
+        async with self._db.connection() as conn:
+            deleted: int = await conn.fetchval(_Q["prune_finished_jobs"], before)
+        return deleted
+
     async def abandon_unfinished(self, kind: str, *, keep: uuid.UUID | None = None) -> list[uuid.UUID]:
         """Fail the scheduled and running jobs of ``kind`` (but ``keep``) whose runner has gone; their ids.
 

@@ -10,15 +10,25 @@ import pytest
 
 from app.coordination.redis import RedisConnection
 from app.domain.admin_settings import RuntimeSettings
-from app.domain.jobs_runner import RETENTION, ROLLUP_REFRESH, ExclusiveJobs, Maintenance, RedisLock
+from app.domain.exports import EXPORT
+from app.domain.jobs_runner import (
+    RETENTION,
+    ROLLUP_REFRESH,
+    STARTUP_DELAY_S,
+    ExclusiveJobs,
+    Maintenance,
+    RedisLock,
+)
 from store.events import EventStore
-from store.jobs import JobRepository, JobStatus
+from store.exports import ExportFiles
+from store.jobs import Job, JobRepository, JobStatus
 from store.pool import Database, PoolConfig
 from store.rollup import rollup_state
 from store.settings import SettingsRepository
 from tests.store.model import Ev
 
 NOW = datetime(2026, 5, 20, 9, 30, tzinfo=UTC)
+JOB_KEEP = timedelta(days=7)
 
 
 @pytest.fixture
@@ -49,8 +59,8 @@ def jobs(db) -> JobRepository:
     return JobRepository(db)
 
 
-def replica(db, redis, runtime, jobs) -> Maintenance:
-    return Maintenance(db, redis, runtime, jobs)
+def replica(db, redis, runtime, jobs, startup_delay_s: float = STARTUP_DELAY_S) -> Maintenance:
+    return Maintenance(db, redis, runtime, jobs, job_keep=JOB_KEEP, startup_delay_s=startup_delay_s)
 
 
 async def store_old_and_new_events(db, tenant) -> None:
@@ -162,11 +172,58 @@ async def test_a_replica_skips_a_job_another_replica_holds_the_lock_of(redis, jo
 
 
 async def test_the_periodic_steps_start_only_after_the_start_up_delay(db, redis, runtime, jobs):
-    waiting = Maintenance(db, redis, runtime, jobs, startup_delay_s=3600)
+    waiting = replica(db, redis, runtime, jobs, startup_delay_s=3600)
     await waiting.retention_step()
     await waiting.rollup_step()
     assert (await jobs.list_jobs()).total == 0
-    ready = Maintenance(db, redis, runtime, jobs, startup_delay_s=0)
+    ready = replica(db, redis, runtime, jobs, startup_delay_s=0)
     await ready.retention_step()
     await ready.rollup_step()
     assert {job.kind for job in (await jobs.list_jobs()).items} == {RETENTION, ROLLUP_REFRESH}
+
+
+async def finished_job(db, jobs, kind: str, days_ago: float, *, tenant: uuid.UUID | None = None) -> Job:
+    """A job that completed ``days_ago`` days before NOW."""
+    job = await jobs.create(kind, tenant_id=tenant)
+    await jobs.start(job.id)
+    await jobs.complete(job.id)
+    async with db.connection() as conn:
+        await conn.execute(
+            "UPDATE jobs SET created_at = $2, started_at = $2, finished_at = $2 WHERE id = $1",
+            job.id,
+            NOW - timedelta(days=days_ago),
+        )
+    return job
+
+
+async def test_retention_deletes_the_jobs_finished_before_the_keep_time_and_their_export_files(
+    db, redis, runtime, jobs
+):
+    tenant = uuid.uuid4()
+    files = ExportFiles(db)
+    old_export = await finished_job(db, jobs, EXPORT, 8, tenant=tenant)
+    await files.append(old_export.id, 0, b"old file")
+    recent_export = await finished_job(db, jobs, EXPORT, 6, tenant=tenant)
+    await files.append(recent_export.id, 0, b"recent file")
+    unfinished = await jobs.create(EXPORT, tenant_id=tenant)
+    async with db.connection() as conn:
+        await conn.execute("UPDATE jobs SET created_at = $2 WHERE id = $1", unfinished.id, NOW - timedelta(days=30))
+    old_erasure = await finished_job(db, jobs, "user_erasure", 10, tenant=tenant)
+    older_retentions = [await finished_job(db, jobs, RETENTION, days) for days in (20, 9)]
+    only_refresh = await finished_job(db, jobs, ROLLUP_REFRESH, 30)
+
+    job = await replica(db, redis, runtime, jobs).run_retention_if_due(NOW)
+
+    assert job is not None
+    assert job.status == JobStatus.COMPLETED
+    assert job.result["jobs_deleted"] == 4
+    kept = {j.id for j in (await jobs.list_jobs(size=200)).items}
+    assert kept == {recent_export.id, unfinished.id, only_refresh.id, job.id}
+    assert not kept & {old_export.id, old_erasure.id, *(j.id for j in older_retentions)}
+    with pytest.raises(LookupError):
+        await read_all(files, old_export.id, 8)
+    assert await read_all(files, recent_export.id, 11) == b"recent file"
+
+
+async def read_all(files: ExportFiles, job_id: uuid.UUID, size: int) -> bytes:
+    return b"".join([piece async for piece in files.read(job_id, 0, size - 1)])

@@ -5,7 +5,8 @@ Every replica calls :meth:`Maintenance.retention_step` and :meth:`Maintenance.ro
 due:
 
 - retention is due when no retention job was created since the latest fire time of
-  ``data_retention_cron_expression`` (UTC); so a replica that was down at that time catches up when it starts;
+  ``data_retention_cron_expression`` (UTC); so a replica that was down at that time catches up when it starts.
+  Retention also deletes the jobs that finished longer than ``MSR_JOB_KEEP_DAYS`` ago, with their export files;
 - the rollup refresh is due when no refresh job was created within the last ``cagg_refresh_interval_hours``.
 
 A due job runs under a Redis lock (``SET NX PX`` with a random token, renewed while the job runs, released by a
@@ -177,9 +178,11 @@ class Maintenance:
         runtime: RuntimeSettings,
         jobs: JobRepository,
         *,
+        job_keep: timedelta,
         startup_delay_s: float = STARTUP_DELAY_S,
     ) -> None:
         self._db = db
+        self._job_keep = job_keep
         self._runtime = runtime
         self._jobs = jobs
         self._exclusive = ExclusiveJobs(jobs, redis)
@@ -209,7 +212,8 @@ class Maintenance:
         retention = Retention(self._db, work_mem_mb=settings.query_work_mem_mb)
 
         async def work(report: ProgressReport) -> Mapping[str, Any]:
-            return (await retention.apply(cutoff, report=report)).as_json()
+            result = (await retention.apply(cutoff, report=report)).as_json()
+            return {**result, "jobs_deleted": await self._jobs.prune_finished(now - self._job_keep)}
 
         return await self._exclusive.run(RETENTION, work, still_due=due, params={"cutoff": cutoff.isoformat()}, now=now)
 

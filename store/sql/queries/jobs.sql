@@ -69,3 +69,14 @@ SELECT * FROM jobs WHERE kind = $1 AND created_at >= $2 ORDER BY created_at DESC
 UPDATE jobs SET status = 'failed', error = $3, finished_at = now()
 WHERE kind = $1 AND status IN ('scheduled', 'running') AND ($2::uuid IS NULL OR id <> $2)
 RETURNING id
+
+-- name: prune_finished_jobs
+-- Delete the jobs that finished before $1, their export files with them (ON DELETE CASCADE), except the newest job
+-- of each deployment-wide kind (retention, rollup refresh): it says when that kind last ran. Returns how many.
+WITH newest AS (SELECT DISTINCT ON (kind) id FROM jobs WHERE tenant_id IS NULL ORDER BY kind, created_at DESC),
+deleted AS (
+    DELETE FROM jobs
+    WHERE status IN ('completed', 'failed', 'cancelled') AND finished_at < $1 AND id NOT IN (SELECT id FROM newest)
+    RETURNING 1
+)
+SELECT count(*) FROM deleted
