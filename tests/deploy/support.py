@@ -111,7 +111,8 @@ def replicas(settings: Settings, folder: Path, count: int, **env: str) -> Iterat
 def nginx(upstreams: Sequence[str], folder: Path) -> Iterator[str]:
     """nginx on a free loopback port in front of ``upstreams`` (``http://host:port``); yields its URL."""
     port = free_port()
-    # As deploy/nginx/nginx.conf: a failed replica is retried after 2 s, so that a restarted one is used again soon.
+    # As deploy/nginx/nginx.conf: a failed replica is retried after 2 s, so that a restarted one is used again soon,
+    # and idle upstream connections are dropped before the replica's own 5 s keep-alive ends.
     servers = "".join(
         f"        server {url.removeprefix('http://')} max_fails=1 fail_timeout=2s;\n" for url in upstreams
     )
@@ -137,6 +138,7 @@ http {{
     upstream msr {{
         least_conn;
 {servers}        keepalive 8;
+        keepalive_timeout 4s;
     }}
     server {{
         listen 127.0.0.1:{port};
