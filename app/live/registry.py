@@ -395,7 +395,6 @@ class LiveRegistry:
         )
         speed = min(MAX_SPEED, max(MIN_SPEED, row.playback_speed))
         source = StoreEventSource(
-            self._events,
             self._store,
             row.tenant_id,
             work_mem_mb=lambda: self._runtime.current.query_work_mem_mb,

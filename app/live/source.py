@@ -17,7 +17,6 @@ import msgspec
 from playback.instants import from_micros, to_micros
 from playback.ports import EventBatch, StatePart
 from playback.raw import EventChunk, complete_part
-from store.events import EventStore
 from store.playback import PlaybackStore
 
 
@@ -26,7 +25,6 @@ class StoreEventSource:
 
     def __init__(
         self,
-        events: EventStore,
         states: PlaybackStore,
         tenant_id: uuid.UUID,
         *,
@@ -36,10 +34,8 @@ class StoreEventSource:
         """A source of one tenant's history.
 
         ``state_slots`` bounds how many states this replica streams at once: each holds a pooled connection for as
-        long as its viewer takes to receive it. ``events`` is not read any more (``states.wire`` reads events and
-        states alike); it stays in the signature until the callers are reorganised.
+        long as its viewer takes to receive it.
         """
-        del events
         self._states = states
         self._tenant_id = tenant_id
         self._work_mem_mb = work_mem_mb

@@ -118,9 +118,7 @@ async def history_source(
     await events.ingest([NewEvent(tenant, e.table, e.entity, e.op, e.state, e.ts) for e in history])
     if snapshots is not None and checkpoint is not None:
         await snapshots.take_checkpoint(tenant, *checkpoint)
-    return StoreEventSource(
-        events, PlaybackStore(db), tenant, work_mem_mb=lambda: None, state_slots=asyncio.Semaphore(1)
-    )
+    return StoreEventSource(PlaybackStore(db), tenant, work_mem_mb=lambda: None, state_slots=asyncio.Semaphore(1))
 
 
 @EXAMPLES

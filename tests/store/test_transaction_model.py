@@ -123,9 +123,7 @@ async def test_pages_and_playback_batches_never_split_an_instant(events, db, bat
     for previous, following in itertools.pairwise(page for page in pages if page):
         assert previous[-1].event_timestamp != following[0].event_timestamp
 
-    source = StoreEventSource(
-        events, PlaybackStore(db), tenant, work_mem_mb=lambda: None, state_slots=asyncio.Semaphore(1)
-    )
+    source = StoreEventSource(PlaybackStore(db), tenant, work_mem_mb=lambda: None, state_slots=asyncio.Semaphore(1))
     fed, reached, batches_read = [], to_micros(start), []
     while reached < to_micros(end):
         batch = await source.events(reached, to_micros(end), page_size)

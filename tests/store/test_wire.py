@@ -128,9 +128,7 @@ async def test_a_session_fed_from_the_store_frames_exactly_the_reference_models_
 ):
     tenant = uuid.uuid4()
     await ingest(events, tenant, history)
-    source = StoreEventSource(
-        events, PlaybackStore(db), tenant, work_mem_mb=lambda: None, state_slots=asyncio.Semaphore(1)
-    )
+    source = StoreEventSource(PlaybackStore(db), tenant, work_mem_mb=lambda: None, state_slots=asyncio.Semaphore(1))
     start, end = to_micros(BASE), to_micros(BASE) + SPAN_US
     session = PlaybackSession(start, end, max_frame_events=frame_events, max_buffered_events=limit)
     session.start(0.0, speed=1000.0)
