@@ -228,7 +228,7 @@ export class App {
     who.hidden = !signedIn;
     who.replaceChildren();
     if (signedIn && this.claims) {
-      who.append(h("span", { class: "who-user", title: `tenant ${this.claims.tenant}` }, this.claims.user));
+      who.append(h("span", { class: "who-user", title: `user ${this.claims.user}, tenant ${this.claims.tenant}` }, this.claims.user));
       if (this.claims.admin) {
         who.append(h("span", { class: "badge" }, "admin"), h("a", { href: "/operator", class: "link", "data-testid": "operator-link" }, "Operator"));
       }
