@@ -54,13 +54,18 @@ class ErrorEnvelope(msgspec.Struct):
 
 
 class PageInfo(msgspec.Struct):
-    """The ``page`` object of a list answer (seed 000's)."""
+    """The ``page`` object of a list answer (seed 000's): the page's number and size, how many match, how many here."""
 
-    number: int
-    size: int
-    total_records: int
-    count: int
-    sort: list[str] | None = None
+    number: Annotated[int, msgspec.Meta(ge=1)]
+    size: Annotated[int, msgspec.Meta(ge=1)]
+    total_records: Annotated[int, msgspec.Meta(ge=0)]
+    count: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class SortedPageInfo(PageInfo):
+    """The ``page`` of a sortable list: also its order, ``column,direction`` items, the first deciding first."""
+
+    sort: list[Annotated[str, msgspec.Meta(pattern=r"^[a-z_]+,(asc|desc)$")]]
 
 
 def page_size_parameter(name: str, description: str, maximum: int) -> Any:
@@ -78,8 +83,11 @@ def errors(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-def answer(model: Any, description: str) -> ResponseSpec:
-    """A success answer whose body is ``model`` (an envelope struct)."""
+def answer(model: type[msgspec.Struct], description: str) -> ResponseSpec:
+    """A success answer whose body is ``model`` (an envelope struct), described by msgspec's JSON Schema of it.
+
+    msgspec's schema keeps what Litestar's loses: the constraints of an optional or nullable field.
+    """
     return ResponseSpec(data_container=model, description=description, generate_examples=False)
 
 
@@ -230,8 +238,9 @@ def complete_document(app: Litestar, document: dict[str, Any]) -> dict[str, Any]
     Every operation lists each error status it can answer with the error envelope of SPEC section 7 (statuses a
     route declares itself, such as 409 or 429, plus those its handler implies: 400 for parameters or a body, 401
     and 403 behind a token, 404 for a path identity (a UUID), 413 for a body, 503 for a dependency, 500 always); a route
-    that takes no token declares no security; parameters get their types from :data:`PARAMETER_SCHEMAS`; bodies
-    their model's schema. Idempotent: the cached document may be finished again.
+    that takes no token declares no security; parameters get their types from :data:`PARAMETER_SCHEMAS`; bodies, and
+    the success answers declared with :func:`answer`, msgspec's schema of their model. Idempotent: the cached
+    document may be finished again.
     """
     components = document.setdefault("components", {}).setdefault("schemas", {})
     paths = document.get("paths", {})
@@ -250,6 +259,11 @@ def complete_document(app: Litestar, document: dict[str, Any]) -> dict[str, Any]
             for status, answer_ in handler.opt.get("answers", {}).items():
                 models.extend(kind.model for kind in answer_.content.values() if kind.model is not None)
                 operation.setdefault("responses", {})[str(status)] = answer_.as_openapi()
+            for status, spec in (handler.responses or {}).items():
+                model = spec.data_container
+                if status < HTTPStatus.BAD_REQUEST and isinstance(model, type) and issubclass(model, msgspec.Struct):
+                    models.append(model)
+                    operation["responses"][str(status)]["content"] = {"application/json": {"schema": model}}
             _complete_operation(handler, operation, method.lower())
     schemas, definitions = msgspec.json.schema_components(models, ref_template="#/components/schemas/{name}")
     components.update(definitions)

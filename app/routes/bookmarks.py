@@ -19,7 +19,7 @@ from litestar.response import Response
 from app.auth import Principal
 from app.domain.replay import parse_instant
 from app.errors import not_found, validation_error
-from app.openapi_docs import Instant, page_size_parameter
+from app.openapi_docs import Instant, answer, page_size_parameter
 from app.routes.sessions import parse_uuid
 from app.services import PrincipalDep, ServicesDep
 from app.web import envelope, parse_rfc3339, rfc3339
@@ -45,6 +45,40 @@ class BookmarkBody(msgspec.Struct, forbid_unknown_fields=True):
 
     at: Instant
     note: Annotated[str, msgspec.Meta(max_length=MAX_NOTE)] = ""
+
+
+class BookmarkModel(msgspec.Struct):
+    """A bookmark: the instant, its note, and when it was made."""
+
+    id: uuid.UUID
+    at: Instant
+    note: Annotated[str, msgspec.Meta(max_length=MAX_NOTE)]
+    created_at: Instant
+
+
+class BookmarkEnvelope(msgspec.Struct):
+    """One bookmark."""
+
+    data: BookmarkModel
+    message: str
+    sent_at: Instant
+
+
+class BookmarkPaging(msgspec.Struct):
+    """The ``page`` of ``GET /bookmarks``: ``next_cursor`` continues when more bookmarks follow."""
+
+    limit: Annotated[int, msgspec.Meta(ge=1, le=_MAX_LIMIT)]
+    count: Annotated[int, msgspec.Meta(ge=0)]
+    next_cursor: str | None
+
+
+class BookmarkListEnvelope(msgspec.Struct):
+    """A page of bookmarks, in time order."""
+
+    data: list[BookmarkModel]
+    message: str
+    page: BookmarkPaging
+    sent_at: Instant
 
 
 Limit = Annotated[
@@ -96,6 +130,7 @@ def _limit(raw: str | None) -> int:
     tags=["bookmarks"],
     summary="Bookmark an instant",
     status_code=201,
+    responses={201: answer(BookmarkEnvelope, "the new bookmark")},
     opt={"request_body": BookmarkBody},
 )
 async def create_bookmark(
@@ -111,7 +146,12 @@ async def create_bookmark(
     return envelope(bookmark_json(bookmark), "Created bookmark successfully", status_code=201)
 
 
-@get("/bookmarks", tags=["bookmarks"], summary="The caller's bookmarks")
+@get(
+    "/bookmarks",
+    tags=["bookmarks"],
+    summary="The caller's bookmarks",
+    responses={200: answer(BookmarkListEnvelope, "a page of the caller's bookmarks, in time order")},
+)
 async def list_bookmarks(
     principal: PrincipalDep,
     services: ServicesDep,

@@ -16,6 +16,7 @@ from app.auth import Principal
 from app.domain.admin_settings import is_valid_cron
 from app.domain.ingest import is_qualified_table_name
 from app.errors import forbidden, validation_error
+from app.openapi_docs import Instant, answer
 from app.services import PrincipalDep, ServicesDep
 from app.web import envelope, rfc3339
 from store.tenant_config import DEFAULT_SNAPSHOT_INTERVAL, TenantConfig
@@ -38,6 +39,27 @@ class SnapshotListTablesBody(msgspec.Struct, forbid_unknown_fields=True):
 
     list_tables: str
     tenant_id: uuid.UUID | None = None
+
+
+class ConfigurationModel(msgspec.Struct):
+    """A tenant's snapshot configuration: the cron schedule and the tables (comma separated; empty: every table)."""
+
+    tenant_id: uuid.UUID
+    snapshot_interval: str
+    list_tables: str
+    updated_at: Instant | None
+    """When it was last set; null while the tenant has the defaults."""
+
+
+class ConfigurationEnvelope(msgspec.Struct):
+    """The tenant's snapshot configuration."""
+
+    data: ConfigurationModel
+    message: str
+    sent_at: Instant
+
+
+_CONFIGURATION = answer(ConfigurationEnvelope, "the tenant's snapshot configuration")
 
 
 def _decode(body: bytes, kind: type[_BodyT]) -> _BodyT:
@@ -85,7 +107,12 @@ def _shown(config: TenantConfig) -> dict[str, Any]:
     }
 
 
-@get("/v1/configuration", tags=["configuration"], summary="Get the tenant's snapshot configuration")
+@get(
+    "/v1/configuration",
+    tags=["configuration"],
+    summary="Get the tenant's snapshot configuration",
+    responses={200: _CONFIGURATION},
+)
 async def get_configuration(admin: PrincipalDep, services: ServicesDep) -> Response[dict[str, Any]]:
     """The caller's tenant's snapshot schedule and tables (the defaults when never set)."""
     config = await services.tenant_configs.get(admin.tenant_id)
@@ -105,6 +132,7 @@ async def get_configuration(admin: PrincipalDep, services: ServicesDep) -> Respo
     "/v1/configuration/snapshot-interval",
     tags=["configuration"],
     summary="Update the snapshot schedule",
+    responses={200: _CONFIGURATION},
     opt={"request_body": SnapshotIntervalBody},
 )
 async def put_snapshot_interval(
@@ -125,6 +153,7 @@ async def put_snapshot_interval(
     "/v1/configuration/snapshot-list-tables",
     tags=["configuration"],
     summary="Update the snapshot tables",
+    responses={200: _CONFIGURATION},
     opt={"request_body": SnapshotListTablesBody},
 )
 async def put_snapshot_list_tables(

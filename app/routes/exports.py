@@ -8,6 +8,7 @@ download streams the stored file piece by piece and honours one ``Range`` (``byt
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
@@ -20,7 +21,7 @@ from app.auth import Principal
 from app.domain.exports import EXPORT, ExportFormat, ExportSpec
 from app.domain.replay import check_in_range, check_window, parse_filters, parse_instant, playback_range
 from app.errors import ApiError, ErrorCode, not_found, validation_error
-from app.openapi_docs import Body, Instant, StreamedAnswer, TableFilter, errors
+from app.openapi_docs import Body, Instant, StreamedAnswer, TableFilter, answer, errors
 from app.routes.sessions import parse_uuid
 from app.services import PrincipalDep, Services, ServicesDep
 from app.web import envelope, rfc3339, utc_now
@@ -52,6 +53,38 @@ class ExportBody(msgspec.Struct, forbid_unknown_fields=True):
     tables: TableFilter = None
     filter_tables: TableFilter = None
     filter_min_timestamp: Instant | None = None
+
+
+class ExportModel(msgspec.Struct):
+    """An export job: what it exports, how far it is (``done`` of ``total`` events), and its file once completed."""
+
+    id: uuid.UUID
+    status: JobStatus
+    format: Literal["ndjson", "mcap"]
+    start: Instant
+    end: Instant
+    tables: list[str] | None
+    filter_tables: list[str] | None
+    filter_min_timestamp: Instant | None
+    progress: Annotated[float, msgspec.Meta(ge=0, le=1)]
+    done: Annotated[int, msgspec.Meta(ge=0)]
+    total: Annotated[int, msgspec.Meta(ge=0)]
+    bytes: Annotated[int, msgspec.Meta(ge=0)] | None
+    """The file's size, once written."""
+    error: str | None
+    created_at: Instant
+    started_at: Instant | None
+    finished_at: Instant | None
+    download: str | None
+    """The path of the file (``/replay/exports/{id}/download``) once completed, else null."""
+
+
+class ExportEnvelope(msgspec.Struct):
+    """One export."""
+
+    data: ExportModel
+    message: str
+    sent_at: Instant
 
 
 _FILE_HEADERS = {
@@ -128,6 +161,7 @@ def _spec(data: ExportRequest, services: Services, earliest: Any) -> ExportSpec:
     tags=["exports"],
     summary="Export a replay window (NDJSON or MCAP)",
     status_code=202,
+    responses={202: answer(ExportEnvelope, "the scheduled export (its status at the Location header's path)")},
     opt={"request_body": ExportBody},
 )
 async def create_export(
@@ -152,7 +186,12 @@ async def create_export(
     )
 
 
-@get("/replay/exports/{export_id:str}", tags=["exports"], summary="An export's status")
+@get(
+    "/replay/exports/{export_id:str}",
+    tags=["exports"],
+    summary="An export's status",
+    responses={200: answer(ExportEnvelope, "the export")},
+)
 async def get_export(
     principal: PrincipalDep, services: ServicesDep, export_id: FromPath[str]
 ) -> Response[dict[str, Any]]:
@@ -160,7 +199,13 @@ async def get_export(
     return envelope(export_json(await _export_of(services, principal, export_id)), "Get export successfully")
 
 
-@post("/replay/exports/{export_id:str}/cancel", tags=["exports"], summary="Cancel an export", status_code=200)
+@post(
+    "/replay/exports/{export_id:str}/cancel",
+    tags=["exports"],
+    summary="Cancel an export",
+    status_code=200,
+    responses={200: answer(ExportEnvelope, "the export, cancelled or asked to stop (a finished one unchanged)")},
+)
 async def cancel_export(
     principal: PrincipalDep, services: ServicesDep, export_id: FromPath[str]
 ) -> Response[dict[str, Any]]:

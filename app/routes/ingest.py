@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Request, Response, post
 from litestar.params import QueryParameter
 
@@ -13,9 +14,43 @@ from app import metrics
 from app.domain.debezium import parse_debezium
 from app.domain.ingest import IngestBatch, IngestLimits, parse_events
 from app.errors import ApiError, DomainError, ErrorCode, answer_of
+from app.openapi_docs import Instant, answer
 from app.services import PrincipalDep, ServicesDep
 from app.web import envelope, rfc3339, utc_now
 from store.errors import BeforeRetainedHistoryError
+
+Count = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class IngestCounts(msgspec.Struct):
+    """How many events of the batch were stored, and how many were stored already (and so not again)."""
+
+    accepted: Count
+    duplicates: Count
+
+
+class IngestEnvelope(msgspec.Struct):
+    """What a batch stored."""
+
+    data: IngestCounts
+    message: str
+    sent_at: Instant
+
+
+class DebeziumCounts(IngestCounts):
+    """Also the messages skipped (tombstones, transaction records, heartbeats, ...) and entities truncates deleted."""
+
+    skipped: Count
+    truncated: Count
+
+
+class DebeziumEnvelope(msgspec.Struct):
+    """What a batch of Debezium messages stored."""
+
+    data: DebeziumCounts
+    message: str
+    sent_at: Instant
+
 
 _KEY_COLUMN = r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"
 
@@ -54,7 +89,13 @@ async def _store(services: ServicesDep, batch: IngestBatch, source: str) -> Resp
     return envelope(data, message)
 
 
-@post("/v1/ingest/events", tags=["ingest"], summary="Record change events", status_code=200)
+@post(
+    "/v1/ingest/events",
+    tags=["ingest"],
+    summary="Record change events",
+    status_code=200,
+    responses={200: answer(IngestEnvelope, "the batch is stored")},
+)
 async def ingest_events(
     principal: PrincipalDep, services: ServicesDep, request: Request[Any, Any, Any]
 ) -> Response[dict[str, Any]]:
@@ -71,7 +112,13 @@ async def ingest_events(
         return await _store(services, batch, "events")
 
 
-@post("/v1/ingest/debezium", tags=["ingest"], summary="Record Debezium change events", status_code=200)
+@post(
+    "/v1/ingest/debezium",
+    tags=["ingest"],
+    summary="Record Debezium change events",
+    status_code=200,
+    responses={200: answer(DebeziumEnvelope, "the batch is stored")},
+)
 async def ingest_debezium(
     principal: PrincipalDep,
     services: ServicesDep,

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Annotated, Any
 
 import msgspec
 
-from app.openapi_docs import PageInfo
+from app.domain.sessions import Access
+from app.openapi_docs import Instant, PageInfo, SortedPageInfo
+from app.routes.sessions import SessionModel
+from playback.messages import PlayState
+from store.jobs import JobStatus
+from store.sessions import SessionKind
 
 
 class JobProgress(msgspec.Struct):
@@ -14,22 +20,22 @@ class JobProgress(msgspec.Struct):
 
     done: int | None
     total: int | None
-    fraction: float
+    fraction: Annotated[float, msgspec.Meta(ge=0, le=1)]
 
 
 class JobModel(msgspec.Struct):
     """A background job."""
 
-    id: str
+    id: uuid.UUID
     kind: str
-    tenant_id: str | None
-    status: str
+    tenant_id: uuid.UUID | None
+    status: JobStatus
     progress: JobProgress
     cancel_requested: bool
     created_by: str | None
-    created_at: str
-    started_at: str | None
-    ended_at: str | None
+    created_at: Instant
+    started_at: Instant | None
+    ended_at: Instant | None
     error: str | None
     params: dict[str, Any]
     result: dict[str, Any] | None
@@ -40,7 +46,7 @@ class JobEnvelope(msgspec.Struct):
 
     data: JobModel
     message: str
-    sent_at: str
+    sent_at: Instant
 
 
 class JobListEnvelope(msgspec.Struct):
@@ -49,28 +55,17 @@ class JobListEnvelope(msgspec.Struct):
     data: list[JobModel]
     message: str
     page: PageInfo
-    sent_at: str
+    sent_at: Instant
 
 
-class UserSession(msgspec.Struct):
+class UserSession(SessionModel):
     """A session of a user: seed 000's fields plus its kind, why it ended, and its playback clock."""
 
-    id: str
-    user_id: str
-    tenant_id: str
-    status: str
-    last_seen_at: str
-    created_at: str
-    update_at: str
-    updated_at: str
-    created_by: str
-    updated_by: str
-    occ_lock: int
-    kind: str
+    kind: SessionKind
     ended_reason: str | None
-    playback_state: str
+    playback_state: PlayState
     playback_speed: float
-    playback_position: str | None
+    playback_position: Instant | None
 
 
 class UserSessionListEnvelope(msgspec.Struct):
@@ -78,8 +73,8 @@ class UserSessionListEnvelope(msgspec.Struct):
 
     data: list[UserSession]
     message: str
-    page: PageInfo
-    sent_at: str
+    page: SortedPageInfo
+    sent_at: Instant
 
 
 class ActivityEntryModel(msgspec.Struct):
@@ -91,9 +86,9 @@ class ActivityEntryModel(msgspec.Struct):
 
     id: int
     type: str
-    session_id: str
+    session_id: uuid.UUID
     actor: str | None
-    at: str
+    at: Instant
     replica: str | None
     details: dict[str, Any]
 
@@ -104,16 +99,16 @@ class ActivityListEnvelope(msgspec.Struct):
     data: list[ActivityEntryModel]
     message: str
     page: PageInfo
-    sent_at: str
+    sent_at: Instant
 
 
 class LiveViewer(msgspec.Struct):
     """A viewer attached now: who, how (control or view), on which replica, since when, and how it keeps up."""
 
     user_id: str
-    access: str
+    access: Access
     replica: str
-    since: str
+    since: Instant
     frames_behind: int
     conflated: int
     resynced: int
@@ -122,20 +117,20 @@ class LiveViewer(msgspec.Struct):
 class LiveRange(msgspec.Struct):
     """The instants a session plays between."""
 
-    start: str
-    end: str
+    start: Instant
+    end: Instant
 
 
 class LiveSessionModel(msgspec.Struct):
     """A session with its clock running or a viewer attached, on any replica."""
 
-    session_id: str
-    tenant_id: str
-    kind: str
+    session_id: uuid.UUID
+    tenant_id: uuid.UUID
+    kind: SessionKind
     owner_replica: str | None
-    state: str
+    state: PlayState
     speed: float
-    position: str
+    position: Instant
     range: LiveRange
     viewers: list[LiveViewer]
 
@@ -145,4 +140,4 @@ class LiveSessionListEnvelope(msgspec.Struct):
 
     data: list[LiveSessionModel]
     message: str
-    sent_at: str
+    sent_at: Instant

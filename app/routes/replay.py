@@ -32,7 +32,7 @@ from app.domain.replay import (
     parse_instant,
 )
 from app.errors import validation_error
-from app.openapi_docs import TABLE_LIST_PATTERN, Body, Instant, StreamedAnswer, errors, page_size_parameter
+from app.openapi_docs import TABLE_LIST_PATTERN, Body, Instant, StreamedAnswer, answer, errors, page_size_parameter
 from app.routes.sessions import parse_uuid
 from app.services import PrincipalDep, Services, ServicesDep
 from app.web import envelope, rfc3339, utc_now_rfc3339
@@ -122,6 +122,72 @@ class EventsEnvelope(msgspec.Struct):
     sent_at: str
 
 
+class PlaybackRangeModel(msgspec.Struct):
+    """The tenant's playback range now: ``max_days`` (``max_playback_range``), its ends, the earliest valid instant."""
+
+    max_days: Annotated[int, msgspec.Meta(gt=0)]
+    start_date: Instant
+    end_date: Instant
+    earliest_valid_date: Instant
+
+
+class PlaybackRangeEnvelope(msgspec.Struct):
+    """The playback range."""
+
+    data: PlaybackRangeModel
+    message: str
+    sent_at: Instant
+
+
+class HistogramBucket(msgspec.Struct):
+    """The events of ``[start, start + bucket_seconds)``: in all, and per table."""
+
+    start: Instant
+    count: Annotated[int, msgspec.Meta(ge=0)]
+    tables: dict[str, Annotated[int, msgspec.Meta(ge=0)]]
+
+
+class HistogramModel(msgspec.Struct):
+    """Event counts of ``[start, end)`` per bucket, in time order."""
+
+    start: Instant
+    end: Instant
+    bucket_seconds: Annotated[int, msgspec.Meta(ge=60, multiple_of=60)]
+    buckets: list[HistogramBucket]
+
+
+class HistogramEnvelope(msgspec.Struct):
+    """The histogram."""
+
+    data: HistogramModel
+    message: str
+    sent_at: Instant
+
+
+class Gap(msgspec.Struct, rename={"from_": "from"}):
+    """A stretch with no events: from the last event before it (or the window's start) to the next event."""
+
+    from_: Instant
+    to: Instant
+
+
+class GapsModel(msgspec.Struct):
+    """The quiet stretches of ``[start, end)`` at least ``min_s`` seconds long, in time order."""
+
+    start: Instant
+    end: Instant
+    min_s: float
+    gaps: list[Gap]
+
+
+class GapsEnvelope(msgspec.Struct):
+    """The quiet stretches."""
+
+    data: GapsModel
+    message: str
+    sent_at: Instant
+
+
 _STATE_ANSWER = StreamedAnswer("the state, streamed as one JSON envelope", {"application/json": Body(StateEnvelope)})
 _EVENTS_ANSWER = StreamedAnswer(
     "the events in order, streamed: one JSON envelope, or NDJSON (one event a line) for Accept: application/x-ndjson",
@@ -159,7 +225,12 @@ def _json_items(chunk: list[StoredEvent], first: bool) -> bytes:
     return inner if first else b"," + inner
 
 
-@get("/replay/range", tags=["replay"], summary="The playback range")
+@get(
+    "/replay/range",
+    tags=["replay"],
+    summary="The playback range",
+    responses={200: answer(PlaybackRangeEnvelope, "the caller's tenant's playback range")},
+)
 async def get_range(principal: PrincipalDep, services: ServicesDep) -> Response[dict[str, Any]]:
     """``{max_days, start_date, end_date, earliest_valid_date}`` for the caller's tenant."""
     window = await current_window(services.events, services.runtime, principal.tenant_id)
@@ -346,7 +417,12 @@ async def _timeline_window(
     return first, last
 
 
-@get("/replay/histogram", tags=["replay"], summary="Event counts per time bucket")
+@get(
+    "/replay/histogram",
+    tags=["replay"],
+    summary="Event counts per time bucket",
+    responses={200: answer(HistogramEnvelope, "the event counts per bucket")},
+)
 async def get_histogram(
     principal: PrincipalDep,
     services: ServicesDep,
@@ -394,7 +470,12 @@ def _min_quiet(raw: str | None) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-@get("/replay/gaps", tags=["replay"], summary="Quiet stretches: no events for at least min_s seconds")
+@get(
+    "/replay/gaps",
+    tags=["replay"],
+    summary="Quiet stretches: no events for at least min_s seconds",
+    responses={200: answer(GapsEnvelope, "the quiet stretches")},
+)
 async def get_gaps(
     principal: PrincipalDep,
     services: ServicesDep,

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, get, post, put
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
 from app.auth import Principal
@@ -21,7 +22,7 @@ from app.live.rnr import (
     parse_tenant,
     parse_until,
 )
-from app.openapi_docs import Instant, errors
+from app.openapi_docs import Instant, answer, errors
 from app.routes.sessions import parse_uuid
 from app.services import PrincipalDep, Services, ServicesDep
 from app.web import envelope
@@ -68,7 +69,42 @@ class UntilBody(msgspec.Struct):
     at: Instant | None = None
 
 
-_REPLAY_ERRORS = errors(404, 409)
+class ReplayLoop(msgspec.Struct, rename={"from_": "from"}):
+    """The stretch a replay loops over."""
+
+    from_: Instant
+    to: Instant
+
+
+class ReplayModel(msgspec.Struct):
+    """A replay of seed 001: its status word (``display_status`` for people), range, position and speed.
+
+    ``replay_loop`` and ``replay_until`` are there only while set on a live replay.
+    """
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    status: Literal["INITIALIZED", "PLAYING", "PAUSED", "COMPLETED", "ENDED"]
+    display_status: Literal["Ready", "Playing", "Paused", "Completed", "Ended"]
+    replay_start_timestamp: Instant
+    replay_end_timestamp: Instant
+    replay_last_timestamp: Instant
+    replay_speed: Annotated[float, msgspec.Meta(ge=MIN_SPEED, le=MAX_SPEED)]
+    replay_loop: ReplayLoop | msgspec.UnsetType = msgspec.UNSET
+    replay_until: Instant | msgspec.UnsetType = msgspec.UNSET
+
+
+class ReplayEnvelope(msgspec.Struct):
+    """One replay."""
+
+    data: ReplayModel
+    message: str
+    sent_at: Instant
+
+
+def _replay_answers(description: str, status: int = 200) -> dict[int, ResponseSpec]:
+    """The replay as a command's answer, and its errors: 404 no such replay, 409 ended or in progress."""
+    return {status: answer(ReplayEnvelope, description), **errors(404, 409)}
 
 
 async def _body(request: Request[Any, Any, Any], *, required: bool) -> dict[str, Any]:
@@ -91,7 +127,7 @@ async def _body(request: Request[Any, Any, Any], *, required: bool) -> dict[str,
     tags=["record and replay"],
     summary="Initialise the tenant's replay",
     status_code=201,
-    responses=_REPLAY_ERRORS,
+    responses=_replay_answers("the new replay", 201),
     opt={"request_body": InitBody},
 )
 async def init_replay(
@@ -107,7 +143,7 @@ async def init_replay(
     "/v1/replay/{replay_id:str}/start",
     tags=["record and replay"],
     summary="Start (or change the speed of) a replay",
-    responses=_REPLAY_ERRORS,
+    responses=_replay_answers("the replay, playing at the speed given"),
     opt={"request_body": StartBody},
 )
 async def start_replay(
@@ -119,7 +155,12 @@ async def start_replay(
     return envelope(replay, "Started replay successfully")
 
 
-@put("/v1/replay/{replay_id:str}/stop", tags=["record and replay"], summary="Pause a replay", responses=_REPLAY_ERRORS)
+@put(
+    "/v1/replay/{replay_id:str}/stop",
+    tags=["record and replay"],
+    summary="Pause a replay",
+    responses=_replay_answers("the replay, paused (or as it was when not playing)"),
+)
 async def stop_replay(
     replay_id: FromPath[str], principal: PrincipalDep, services: ServicesDep
 ) -> Response[dict[str, Any]]:
@@ -132,7 +173,7 @@ async def stop_replay(
     "/v1/replay/{replay_id:str}/step",
     tags=["record and replay"],
     summary="Pause and step a replay",
-    responses=_REPLAY_ERRORS,
+    responses=_replay_answers("the replay, paused at its new position"),
     opt={"request_body": StepBody, "request_body_required": False},
 )
 async def step_replay(
@@ -147,7 +188,7 @@ async def step_replay(
     "/v1/replay/{replay_id:str}/loop",
     tags=["record and replay"],
     summary="Loop a replay over a stretch",
-    responses=_REPLAY_ERRORS,
+    responses=_replay_answers("the replay with its loop (none when cleared)"),
     opt={"request_body": LoopBody, "request_body_required": False},
 )
 async def loop_replay(
@@ -162,7 +203,7 @@ async def loop_replay(
     "/v1/replay/{replay_id:str}/until",
     tags=["record and replay"],
     summary="Pause a replay at an instant",
-    responses=_REPLAY_ERRORS,
+    responses=_replay_answers("the replay with its pending pause (none when forgotten)"),
     opt={"request_body": UntilBody, "request_body_required": False},
 )
 async def until_replay(
@@ -184,7 +225,7 @@ async def _transport(
     "/v1/replay/{replay_id:str}/end",
     tags=["record and replay"],
     summary="End a replay",
-    responses=_REPLAY_ERRORS,
+    responses=_replay_answers("the replay, ended"),
     opt={"request_body": TenantBody, "request_body_required": False},
 )
 async def end_replay(
@@ -201,7 +242,7 @@ async def end_replay(
     tags=["record and replay"],
     summary="Force-end a stuck replay (admin)",
     status_code=200,
-    responses=_REPLAY_ERRORS,
+    responses=_replay_answers("the replay, ended"),
     opt={"request_body": TenantBody, "request_body_required": False},
 )
 async def reset_replay(
@@ -217,7 +258,7 @@ async def reset_replay(
     "/v1/replay/current-session",
     tags=["record and replay"],
     summary="The tenant's current replay",
-    responses=errors(404),
+    responses={200: answer(ReplayEnvelope, "the current replay"), **errors(404)},
 )
 async def current_replay(principal: PrincipalDep, services: ServicesDep) -> Response[dict[str, Any]]:
     """The current replay of the caller's tenant, or 404."""

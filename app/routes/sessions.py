@@ -12,10 +12,10 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 
 from app.domain.sessions import ListRequest
 from app.errors import validation_error
-from app.openapi_docs import UUID_PATTERN, errors, page_size_parameter
+from app.openapi_docs import UUID_PATTERN, Instant, SortedPageInfo, answer, errors, page_size_parameter
 from app.services import PrincipalDep, ServicesDep
 from app.web import envelope, rfc3339
-from store.sessions import SORTABLE_COLUMNS, SessionRow
+from store.sessions import SORTABLE_COLUMNS, SessionRow, SessionStatus
 
 IfMatch = Annotated[
     str | None, HeaderParameter(name="If-Match", pattern=r'^"?[0-9]{1,18}"?$', description="the occ_lock read")
@@ -39,6 +39,69 @@ SessionSort = Annotated[
 _MAX_BULK = 1000
 _MAX_OCC_DIGITS = 18
 _UUID = re.compile(UUID_PATTERN)
+
+
+class SessionModel(msgspec.Struct):
+    """A session as seed 000 shows it: ``update_at`` as the seed spells it, and ``updated_at`` (the same instant)."""
+
+    id: uuid.UUID
+    user_id: str
+    tenant_id: uuid.UUID
+    status: SessionStatus
+    last_seen_at: Instant
+    created_at: Instant
+    update_at: Instant
+    updated_at: Instant
+    created_by: str
+    updated_by: str
+    occ_lock: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class SessionEnvelope(msgspec.Struct):
+    """One session."""
+
+    data: SessionModel
+    message: str
+    sent_at: Instant
+
+
+class SessionListEnvelope(msgspec.Struct):
+    """A page of sessions."""
+
+    data: list[SessionModel]
+    message: str
+    page: SortedPageInfo
+    sent_at: Instant
+
+
+class TerminateOutcome(msgspec.Struct):
+    """What ``POST /admin/sessions/terminate`` did with each id given (each id once, in the order given)."""
+
+    terminated: list[uuid.UUID]
+    already_inactive: list[uuid.UUID]
+    not_found: list[uuid.UUID]
+
+
+class TerminateOutcomeEnvelope(msgspec.Struct):
+    """The outcome of a bulk terminate."""
+
+    data: TerminateOutcome
+    message: str
+    sent_at: Instant
+
+
+class ActiveCount(msgspec.Struct):
+    """The number of ACTIVE sessions, of every tenant (the limit is global)."""
+
+    active_sessions: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class ActiveCountEnvelope(msgspec.Struct):
+    """The count of active sessions."""
+
+    data: ActiveCount
+    message: str
+    sent_at: Instant
 
 
 def session_json(row: SessionRow) -> dict[str, Any]:
@@ -77,7 +140,13 @@ def _expected_occ_lock(query_value: str | None, if_match: str | None) -> int | N
     return int(text)
 
 
-@post("/session", tags=["sessions"], summary="Create a session", status_code=201, responses=errors(429))
+@post(
+    "/session",
+    tags=["sessions"],
+    summary="Create a session",
+    status_code=201,
+    responses={201: answer(SessionEnvelope, "the new session"), **errors(429)},
+)
 async def create_session(principal: PrincipalDep, services: ServicesDep) -> Response[dict[str, Any]]:
     """A new ACTIVE session of the caller; 429 past ``max_active_sessions``."""
     row = await services.sessions.create(principal, services.runtime.current.max_active_sessions)
@@ -133,6 +202,7 @@ class TerminateManyBody(msgspec.Struct, forbid_unknown_fields=True):
     tags=["admin"],
     summary="Terminate sessions (admin)",
     status_code=200,
+    responses={200: answer(TerminateOutcomeEnvelope, "which sessions were terminated, already inactive, or unknown")},
     opt={"request_body": TerminateManyBody},
 )
 async def admin_terminate_sessions(
@@ -190,7 +260,12 @@ def page_json(
     return page
 
 
-@get("/admin/sessions", tags=["admin"], summary="List sessions (admin)")
+@get(
+    "/admin/sessions",
+    tags=["admin"],
+    summary="List sessions (admin)",
+    responses={200: answer(SessionListEnvelope, "a page of sessions")},
+)
 async def list_sessions(
     admin: PrincipalDep,
     services: ServicesDep,
@@ -220,7 +295,12 @@ async def list_sessions(
     )
 
 
-@get("/admin/sessions/status", tags=["admin"], summary="Count active sessions (admin)")
+@get(
+    "/admin/sessions/status",
+    tags=["admin"],
+    summary="Count active sessions (admin)",
+    responses={200: answer(ActiveCountEnvelope, "the number of ACTIVE sessions")},
+)
 async def sessions_status(admin: PrincipalDep, services: ServicesDep) -> Response[dict[str, Any]]:
     """The number of ACTIVE sessions (the limit is global, so is the count)."""
     return envelope({"active_sessions": await services.sessions.count_active()}, "Get sessions status successfully")

@@ -6,9 +6,11 @@ user signs in) and ``GET /ui/dev-token`` (the one-click sign-in of development m
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import msgspec
 from litestar import Request, Response, Router, get
 from litestar.datastructures import CacheControlHeader
 from litestar.response import File
@@ -17,7 +19,7 @@ from litestar.static_files import create_static_files_router
 from app.auth import mint_token
 from app.demo import DEMO_ADMIN, DEMO_TENANT
 from app.errors import not_found
-from app.openapi_docs import errors
+from app.openapi_docs import Instant, answer, errors
 from app.settings import Settings, is_loopback_host
 from app.web import envelope, rfc3339, utc_now
 
@@ -27,6 +29,40 @@ DEV_TOKEN_TTL = timedelta(hours=12)
 
 FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
 """Headers a proxy adds: a request carrying any came through one, so its loopback peer says nothing of who sent it."""
+
+
+class UiConfig(msgspec.Struct):
+    """What the page needs before signing in: the tile URL (null: the built-in map), dev mode, the frame period."""
+
+    tile_url: str | None
+    dev_mode: bool
+    frame_interval_ms: Annotated[int, msgspec.Meta(gt=0)]
+
+
+class UiConfigEnvelope(msgspec.Struct):
+    """The UI's configuration."""
+
+    data: UiConfig
+    message: str
+    sent_at: Instant
+
+
+class DevToken(msgspec.Struct):
+    """An admin token of the demo tenant, and until when it holds."""
+
+    token: str
+    user_id: str
+    tenant_id: uuid.UUID
+    admin: Literal[True]
+    expires_at: Instant
+
+
+class DevTokenEnvelope(msgspec.Struct):
+    """The development token."""
+
+    data: DevToken
+    message: str
+    sent_at: Instant
 
 
 def comes_straight_from_this_machine(request: Request[Any, Any, Any]) -> bool:
@@ -57,7 +93,12 @@ def ui_router(settings: Settings) -> Router:
     async def operator() -> File:
         return File(static_dir / "operator.html", content_disposition_type="inline")
 
-    @get("/ui/config", tags=["ui"], summary="What the browser UI needs before signing in")
+    @get(
+        "/ui/config",
+        tags=["ui"],
+        summary="What the browser UI needs before signing in",
+        responses={200: answer(UiConfigEnvelope, "the UI's configuration")},
+    )
     async def ui_config() -> Response[dict[str, Any]]:
         """``{tile_url, dev_mode, frame_interval_ms}``; no authentication."""
         return envelope(
@@ -73,7 +114,7 @@ def ui_router(settings: Settings) -> Router:
         "/ui/dev-token",
         tags=["ui"],
         summary="The development admin token (development mode, loopback)",
-        responses=errors(404),
+        responses={200: answer(DevTokenEnvelope, "a fresh token (not to be cached)"), **errors(404)},
     )
     async def ui_dev_token(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         """A fresh admin token of the demo tenant, in development mode, to a client on this machine.
