@@ -167,6 +167,11 @@ export type QueryOf<R extends Route> = { [K in keyof DocumentedQuery<R>]?: Docum
 export type BodyOf<R extends Route> = OperationOf<R> extends { requestBody?: { content: { "application/json": infer B } } } ? B : never;
 /** A model of the document's components. */
 export type Schema<Name extends keyof components["schemas"]> = components["schemas"][Name];
+type JsonOf<A> = A extends { content: { "application/json": infer B } } ? B : never;
+/** The JSON body of an operation's success answer (200, 201 or 202), as the document types it; never for a 204. */
+export type AnswerOf<R extends Route> = OperationOf<R> extends { responses: infer S } ? JsonOf<S[keyof S & (200 | 201 | 202)]> : never;
+/** The `data` of an operation's success envelope. */
+export type DataOf<R extends Route> = AnswerOf<R> extends { data: infer D } ? D : never;
 
 interface OperationSpec<R extends Route> {
   operation: string;
@@ -179,32 +184,16 @@ interface OperationSpec<R extends Route> {
   optional?: boolean;
 }
 
-/** A request of any operation: its `route` says which, and so which params, query and body it takes. */
-type RequestSpec = { [R in Route]: OperationSpec<R> }[Route];
-
 /** The path of a route with its parameters filled in. */
 export function routePath(route: Route, params?: Readonly<Record<string, string>>): string {
   const template = route.slice(route.indexOf(" ") + 1);
   return template.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(params?.[name] ?? ""));
 }
 
-/** The success envelope `{"data", "message"?, "page"?, "sent_at"}`. */
-export interface Envelope<T> {
-  data: T;
-  message?: string;
-  page?: Page;
-  sent_at: string;
-}
-
-/** The `page` object of `GET /admin/sessions` (seed 000). */
-export interface Page {
-  number?: number;
-  size?: number;
-  total_records?: number;
-  count?: number;
-  sort?: string[];
-  next_cursor?: string | null;
-}
+/** The `page` object of a paged list (seed 000's). */
+export type Page = Schema<"PageInfo">;
+/** The `page` object of a sortable list: also its order. */
+export type SortedPage = Schema<"SortedPageInfo">;
 
 function newCorrelationId(): string {
   const crypto = globalThis.crypto;
@@ -254,7 +243,7 @@ function shouldThrow(options: CallOptions): boolean {
 }
 
 /** One API call: the envelope of a 2xx answer (null for 204, or for a 404 of an optional endpoint). */
-async function call<T>(spec: RequestSpec, options: CallOptions = {}): Promise<Envelope<T> | null> {
+async function call<R extends Route>(spec: OperationSpec<R>, options: CallOptions = {}): Promise<AnswerOf<R> | null> {
   const correlationId = newCorrelationId();
   const headers: Record<string, string> = { Accept: "application/json", "X-Correlation-ID": correlationId };
   const token = clientConfig.getToken();
@@ -281,7 +270,7 @@ async function call<T>(spec: RequestSpec, options: CallOptions = {}): Promise<En
     const response = await clientConfig.fetch(buildUrl(clientConfig.baseUrl, path, spec.query as Query | undefined), init);
     if (response.ok) {
       if (response.status === 204) return null;
-      return (await response.json()) as Envelope<T>;
+      return (await response.json()) as AnswerOf<R>;
     }
     if (response.status === 404 && spec.optional) return null;
     let body: unknown = null;
@@ -300,15 +289,26 @@ async function call<T>(spec: RequestSpec, options: CallOptions = {}): Promise<En
   return undefined as unknown as null;
 }
 
-async function data<T>(spec: RequestSpec, options?: CallOptions): Promise<T> {
-  const envelope = await call<T>(spec, options);
-  return (envelope === null || envelope === undefined ? envelope : envelope.data) as T;
+/** The `data` of a call's envelope (null for an optional endpoint's 404). */
+async function data<R extends Route>(spec: OperationSpec<R>, options?: CallOptions): Promise<DataOf<R>> {
+  const envelope = (await call(spec, options)) as { data: DataOf<R> } | null;
+  return (envelope === null || envelope === undefined ? envelope : envelope.data) as DataOf<R>;
+}
+
+/** The `data` of an optional endpoint's envelope, or null when the server has no such endpoint (404). */
+async function optionalData<R extends Route>(spec: OperationSpec<R>, options?: CallOptions): Promise<DataOf<R> | null> {
+  return data({ ...spec, optional: true }, options);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Conversions.
 
 const OPERATIONS = { c: "create", r: "read", u: "update", d: "delete" } as const;
+
+/** A change event of a replay read: the document types `entity_state` as unknown, any JSON value of the body. */
+function fromDocument(event: Schema<"ChangeEvent">): ReplayEvent {
+  return toReplayEvent(event as ChangeEvent);
+}
 
 /** A backend change event as a ReplayEvent. */
 export function toReplayEvent(event: ChangeEvent): ReplayEvent {
@@ -343,23 +343,11 @@ function filterQuery(filters: ReplayFilters | undefined): Query {
 // Sessions and replay reads (seed 000).
 
 /** A session row as the API shows it. */
-export interface SessionInfo {
-  id: string;
-  user_id: string;
-  tenant_id: string;
-  status: "ACTIVE" | "INACTIVE";
-  last_seen_at?: string;
-  created_at: string;
-  update_at?: string;
-  updated_at?: string;
-  created_by?: string;
-  updated_by?: string;
-  occ_lock: number;
-}
+export type SessionInfo = Schema<"SessionModel">;
 
 /** Create a new replay session; it becomes the current session. */
 export async function createSession(options?: CallOptions): Promise<{ sessionId: string; session: SessionInfo }> {
-  const session = await data<SessionInfo>({ operation: "create_session", route: "POST /session" }, options);
+  const session = await data({ operation: "create_session", route: "POST /session" }, options);
   if (!session) return session as unknown as { sessionId: string; session: SessionInfo };
   currentSessionId = session.id;
   return { sessionId: session.id, session };
@@ -379,10 +367,7 @@ export async function deleteSession(sessionId: string, options?: CallOptions): P
 
 /** The playback range configuration. */
 export async function getPlaybackRange(options?: CallOptions): Promise<PlaybackRange> {
-  const raw = await data<{ max_days: number; start_date: string; end_date: string; earliest_valid_date?: string | null }>(
-    { operation: "get_playback_range", route: "GET /replay/range" },
-    options,
-  );
+  const raw = await data({ operation: "get_playback_range", route: "GET /replay/range" }, options);
   if (!raw) return raw as unknown as PlaybackRange;
   const range: PlaybackRange = { maxDays: raw.max_days, startDate: raw.start_date, endDate: raw.end_date };
   if (raw.earliest_valid_date) range.earliestValidDate = raw.earliest_valid_date;
@@ -391,7 +376,7 @@ export async function getPlaybackRange(options?: CallOptions): Promise<PlaybackR
 
 /** The full state at `timestamp` (now when absent), in the current session. */
 export async function getInitialState(timestamp?: Date, filters?: ReplayFilters, options?: CallOptions): Promise<ReplayEvent[]> {
-  const events = await data<ChangeEvent[]>(
+  const events = await data(
     {
       operation: "get_initial_state",
       route: "GET /replay/state",
@@ -400,12 +385,12 @@ export async function getInitialState(timestamp?: Date, filters?: ReplayFilters,
     },
     options,
   );
-  return events ? events.map(toReplayEvent) : events;
+  return events ? events.map(fromDocument) : events;
 }
 
 /** The change events in `(start, end]`, in order, in the current session. */
 export async function getReplayEvents(start: Date, end: Date, filters?: ReplayFilters, options?: CallOptions): Promise<ReplayEvent[]> {
-  const events = await data<ChangeEvent[]>(
+  const events = await data(
     {
       operation: "get_replay_events",
       route: "GET /replay/events",
@@ -414,46 +399,34 @@ export async function getReplayEvents(start: Date, end: Date, filters?: ReplayFi
     },
     options,
   );
-  return events ? events.map(toReplayEvent) : events;
+  return events ? events.map(fromDocument) : events;
 }
 
 /** Event counts per time bucket, per table. */
-export interface Histogram {
-  start: string;
-  end: string;
-  bucket_seconds: number;
-  buckets: { start: string; count: number; tables?: Record<string, number> }[];
-}
+export type Histogram = Schema<"HistogramModel">;
 
 /** The event-density histogram of `[start, end)`; null when the server has no histogram endpoint. */
 export async function getHistogram(start?: Date, end?: Date, bucket?: string, options?: CallOptions): Promise<Histogram | null> {
-  return data<Histogram | null>(
+  return optionalData(
     {
       operation: "get_histogram",
       route: "GET /replay/histogram",
       query: { start: start?.toISOString(), end: end?.toISOString(), bucket },
-      optional: true,
     },
     options,
   );
 }
 
 /** The stretches with no events of at least `min_s` seconds in `[start, end)`: what a skipping playback jumps. */
-export interface Gaps {
-  start: string;
-  end: string;
-  min_s: number;
-  gaps: { from: string; to: string }[];
-}
+export type Gaps = Schema<"GapsModel">;
 
 /** The quiet stretches of `[start, end)`; null when the server has no gaps endpoint. */
 export async function getGaps(start: Date, end: Date, minS: number, options?: CallOptions): Promise<Gaps | null> {
-  return data<Gaps | null>(
+  return optionalData(
     {
       operation: "get_gaps",
       route: "GET /replay/gaps",
       query: { start: start.toISOString(), end: end.toISOString(), min_s: minS },
-      optional: true,
     },
     options,
   );
@@ -462,20 +435,16 @@ export async function getGaps(start: Date, end: Date, minS: number, options?: Ca
 // ---------------------------------------------------------------------------------------------------------------
 // The page's own endpoints.
 
-export interface UiConfig {
-  tile_url: string | null;
-  dev_mode: boolean;
-  frame_interval_ms: number;
-}
+export type UiConfig = Schema<"UiConfig">;
 
 /** What the page needs before sign-in (no token needed). */
 export async function getUiConfig(options?: CallOptions): Promise<UiConfig> {
-  return data<UiConfig>({ operation: "get_ui_config", route: "GET /ui/config" }, options);
+  return data({ operation: "get_ui_config", route: "GET /ui/config" }, options);
 }
 
 /** The development admin token (development mode, loopback only); null when the server offers none. */
-export async function getDevToken(options?: CallOptions): Promise<{ token: string; tenant_id: string; user_id: string } | null> {
-  return data({ operation: "get_dev_token", route: "GET /ui/dev-token", optional: true }, options);
+export async function getDevToken(options?: CallOptions): Promise<Schema<"DevToken"> | null> {
+  return optionalData({ operation: "get_dev_token", route: "GET /ui/dev-token" }, options);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -496,123 +465,74 @@ function sortList(sort: string | undefined): string[] | undefined {
 }
 
 /** One page of sessions (`GET /admin/sessions`). */
-export async function listSessions(query: SessionQuery, options?: CallOptions): Promise<{ items: SessionInfo[]; page: Page }> {
-  const envelope = await call<SessionInfo[]>(
+export async function listSessions(query: SessionQuery, options?: CallOptions): Promise<{ items: SessionInfo[]; page: SortedPage }> {
+  const envelope = await call(
     { operation: "list_sessions", route: "GET /admin/sessions", query: { ...query, sort: sortList(query.sort) } },
     options,
   );
-  if (!envelope) return envelope as unknown as { items: SessionInfo[]; page: Page };
-  return { items: envelope.data, page: envelope.page ?? {} };
+  if (!envelope) return envelope as unknown as { items: SessionInfo[]; page: SortedPage };
+  return { items: envelope.data, page: envelope.page };
 }
 
 /** The number of ACTIVE sessions. */
 export async function getActiveSessionCount(options?: CallOptions): Promise<number> {
-  const status = await data<{ active_sessions: number }>(
-    { operation: "get_sessions_status", route: "GET /admin/sessions/status" },
-    options,
-  );
+  const status = await data({ operation: "get_sessions_status", route: "GET /admin/sessions/status" }, options);
   return status ? status.active_sessions : (status as unknown as number);
 }
 
 /** A viewer attached now to a live session, on some replica. */
-export interface LiveViewer {
-  user_id: string;
-  access: "control" | "view";
-  replica: string;
-  since: string;
-  frames_behind: number;
-  conflated: number;
-  resynced: number;
-}
+export type LiveViewer = Schema<"LiveViewer">;
 
 /** A session with its clock running or a viewer attached, on any replica (`GET /admin/sessions/live`). */
-export interface LiveSession {
-  session_id: string;
-  tenant_id: string;
-  kind: string;
-  owner_replica: string | null;
-  state: string;
-  speed: number;
-  position: string;
-  range: { start: string; end: string };
-  viewers: LiveViewer[];
-}
+export type LiveSession = Schema<"LiveSessionModel">;
 
 /** Sessions playing now; null when the server has no such endpoint. */
 export async function getLiveSessions(options?: CallOptions): Promise<LiveSession[] | null> {
-  return data<LiveSession[] | null>(
-    { operation: "get_live_sessions", route: "GET /admin/sessions/live", optional: true },
-    options,
-  );
+  return optionalData({ operation: "get_live_sessions", route: "GET /admin/sessions/live" }, options);
 }
 
 /** A background job (`GET /admin/jobs`). */
-export interface Job {
-  id: string;
-  kind: string;
-  tenant_id: string | null;
-  status: "scheduled" | "running" | "completed" | "failed" | "cancelled";
-  progress: { done: number | null; total: number | null; fraction: number };
-  cancel_requested: boolean;
-  created_by: string | null;
-  created_at: string;
-  started_at: string | null;
-  ended_at: string | null;
-  error: string | null;
-  params: Record<string, unknown>;
-  result: Record<string, unknown> | null;
-}
+export type Job = Schema<"JobModel">;
 
 /** Jobs newest first, one page. */
 export async function listJobs(
   query: { limit?: number; page?: number; kind?: string; status?: Job["status"] },
   options?: CallOptions,
 ): Promise<{ items: Job[]; page: Page }> {
-  const envelope = await call<Job[]>({ operation: "list_jobs", route: "GET /admin/jobs", query: { ...query } }, options);
+  const envelope = await call({ operation: "list_jobs", route: "GET /admin/jobs", query: { ...query } }, options);
   if (!envelope) return envelope as unknown as { items: Job[]; page: Page };
-  return { items: envelope.data, page: envelope.page ?? {} };
+  return { items: envelope.data, page: envelope.page };
 }
 
 /** Cancel a job: at once when scheduled, at its next step when running. */
 export async function cancelJob(jobId: string, options?: CallOptions): Promise<Job> {
-  return data<Job>({ operation: "cancel_job", route: "DELETE /admin/jobs/{job_id}", params: { job_id: jobId } }, options);
+  return data({ operation: "cancel_job", route: "DELETE /admin/jobs/{job_id}", params: { job_id: jobId } }, options);
 }
 
 /** Schedule the erasure of a user's data; its job. */
 export async function eraseUser(userId: string, options?: CallOptions): Promise<Job> {
-  return data<Job>({ operation: "erase_user", route: "DELETE /admin/users/{user_id}", params: { user_id: userId } }, options);
+  return data({ operation: "erase_user", route: "DELETE /admin/users/{user_id}", params: { user_id: userId } }, options);
 }
 
-/** A user's session, with its kind and why it ended. */
-export interface UserSession extends SessionInfo {
-  kind: string;
-  ended_reason: string | null;
-}
+/** A user's session, with its kind, why it ended, and its playback clock. */
+export type UserSession = Schema<"UserSession">;
 
 /** One page of a user's sessions, newest first. */
 export async function listUserSessions(
   userId: string,
   query: { page?: number; size?: number; sort?: string; start?: string; end?: string },
   options?: CallOptions,
-): Promise<{ items: UserSession[]; page: Page }> {
-  const envelope = await call<UserSession[]>(
+): Promise<{ items: UserSession[]; page: SortedPage }> {
+  const envelope = await call(
     { operation: "list_user_sessions", route: "GET /admin/users/{user_id}/sessions", params: { user_id: userId }, query: { ...query, sort: sortList(query.sort) } },
     options,
   );
-  if (!envelope) return envelope as unknown as { items: UserSession[]; page: Page };
-  return { items: envelope.data, page: envelope.page ?? {} };
+  if (!envelope) return envelope as unknown as { items: UserSession[]; page: SortedPage };
+  return { items: envelope.data, page: envelope.page };
 }
 
 /** One entry of a session's activity log. */
-export interface ActivityEntry {
-  id: number;
-  type: string;
-  session_id: string;
-  actor: string | null;
-  at: string;
-  replica: string | null;
-  details: Record<string, unknown>;
-}
+export type ActivityEntry = Schema<"ActivityEntryModel">;
 
 /** A session's activity log, oldest first, one page. */
 export async function getSessionActivity(
@@ -620,16 +540,16 @@ export async function getSessionActivity(
   query: { page?: number; size?: number; type?: string },
   options?: CallOptions,
 ): Promise<{ items: ActivityEntry[]; page: Page }> {
-  const envelope = await call<ActivityEntry[]>(
+  const envelope = await call(
     { operation: "get_session_activity", route: "GET /admin/sessions/{session_id}/events", params: { session_id: sessionId }, query: { ...query } },
     options,
   );
   if (!envelope) return envelope as unknown as { items: ActivityEntry[]; page: Page };
-  return { items: envelope.data, page: envelope.page ?? {} };
+  return { items: envelope.data, page: envelope.page };
 }
 
 /** Terminate sessions of any user of the admin's tenant. */
-export async function adminTerminateSessions(sessionIds: readonly string[], options?: CallOptions): Promise<unknown> {
+export async function adminTerminateSessions(sessionIds: readonly string[], options?: CallOptions): Promise<Schema<"TerminateOutcome">> {
   return data(
     { operation: "admin_terminate_sessions", route: "POST /admin/sessions/terminate", body: { session_ids: [...sessionIds] } },
     options,
@@ -637,56 +557,34 @@ export async function adminTerminateSessions(sessionIds: readonly string[], opti
 }
 
 /** The eight runtime settings of seed 000. */
-export interface AdminSettings {
-  max_active_sessions: number;
-  max_playback_range: number;
-  data_retention_cron_expression: string;
-  earliest_valid_timestamp: string | null;
-  query_work_mem_mb: number;
-  columnstore_compression_age_days: number;
-  cagg_refresh_interval_hours: number;
-  cagg_refresh_lag_days: number;
-}
+export type AdminSettings = Schema<"SettingsModel">;
 
 export async function getSettings(options?: CallOptions): Promise<AdminSettings> {
-  return data<AdminSettings>({ operation: "get_settings", route: "GET /admin/settings" }, options);
+  return data({ operation: "get_settings", route: "GET /admin/settings" }, options);
 }
 
 /** The settings a `PUT /admin/settings` may change (any of them), as the document types them. */
 export type SettingsChanges = BodyOf<"PUT /admin/settings">;
 
 /** Change some settings; answers the values given. */
-export async function updateSettings(changes: SettingsChanges, options?: CallOptions): Promise<Partial<AdminSettings>> {
-  return data<Partial<AdminSettings>>(
-    { operation: "update_settings", route: "PUT /admin/settings", body: changes },
-    options,
-  );
+export async function updateSettings(changes: SettingsChanges, options?: CallOptions): Promise<Schema<"ChangedSettings">> {
+  return data({ operation: "update_settings", route: "PUT /admin/settings", body: changes }, options);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Record and replay (seed 001) and the snapshot configuration.
 
-export interface CurrentReplay {
-  id: string;
-  status: string;
-  display_status?: string;
-  replay_start_timestamp?: string;
-  replay_end_timestamp?: string;
-  replay_last_timestamp?: string;
-  [key: string]: unknown;
-}
+/** A control-room replay (seed 001). */
+export type CurrentReplay = Schema<"ReplayModel">;
 
 /** The tenant's current control-room replay; null when there is none. */
 export async function getCurrentReplay(options?: CallOptions): Promise<CurrentReplay | null> {
-  return data<CurrentReplay | null>(
-    { operation: "get_current_replay", route: "GET /v1/replay/current-session", optional: true },
-    options,
-  );
+  return optionalData({ operation: "get_current_replay", route: "GET /v1/replay/current-session" }, options);
 }
 
 /** Start a control-room replay of `[start, end]` for the caller's tenant. */
 export async function initReplay(start: Date, end: Date, options?: CallOptions): Promise<CurrentReplay> {
-  return data<CurrentReplay>(
+  return data(
     {
       operation: "init_replay",
       route: "POST /v1/replay/init",
@@ -702,30 +600,26 @@ export async function endReplay(replayId: string, options?: CallOptions): Promis
 }
 
 /** Force-end the tenant's stuck control-room replay (admin). */
-export async function resetReplay(options?: CallOptions): Promise<unknown> {
+export async function resetReplay(options?: CallOptions): Promise<CurrentReplay> {
   return data({ operation: "reset_replay", route: "POST /v1/replay/reset", body: {} }, options);
 }
 
-export interface SnapshotConfiguration {
-  tenant_id: string;
-  snapshot_interval: string;
-  list_tables: string;
-  updated_at: string | null;
-}
+/** The tenant's snapshot schedule and tables. */
+export type SnapshotConfiguration = Schema<"ConfigurationModel">;
 
 export async function getSnapshotConfiguration(options?: CallOptions): Promise<SnapshotConfiguration> {
-  return data<SnapshotConfiguration>({ operation: "get_configuration", route: "GET /v1/configuration" }, options);
+  return data({ operation: "get_configuration", route: "GET /v1/configuration" }, options);
 }
 
 export async function setSnapshotInterval(cron: string, options?: CallOptions): Promise<SnapshotConfiguration> {
-  return data<SnapshotConfiguration>(
+  return data(
     { operation: "set_snapshot_interval", route: "PUT /v1/configuration/snapshot-interval", body: { snapshot_interval: cron } },
     options,
   );
 }
 
 export async function setSnapshotListTables(tables: string, options?: CallOptions): Promise<SnapshotConfiguration> {
-  return data<SnapshotConfiguration>(
+  return data(
     { operation: "set_snapshot_list_tables", route: "PUT /v1/configuration/snapshot-list-tables", body: { list_tables: tables } },
     options,
   );
@@ -734,19 +628,15 @@ export async function setSnapshotListTables(tables: string, options?: CallOption
 // ---------------------------------------------------------------------------------------------------------------
 // Bookmarks (per user): instants with a note.
 
-export interface Bookmark {
-  id: string;
-  at: string;
-  note: string;
-  created_at: string;
-}
+/** An instant with a note. */
+export type Bookmark = Schema<"BookmarkModel">;
 
 /** The caller's bookmarks with `start <= at <= end`, in time order (every page, at most `max` of them). */
 export async function listBookmarks(start: Date, end: Date, max = 1000, options?: CallOptions): Promise<Bookmark[]> {
   const found: Bookmark[] = [];
   let cursor: string | null | undefined = null;
   do {
-    const page: Envelope<Bookmark[]> | null = await call<Bookmark[]>(
+    const page: AnswerOf<"GET /bookmarks"> | null = await call(
       {
         operation: "list_bookmarks",
         route: "GET /bookmarks",
@@ -756,13 +646,13 @@ export async function listBookmarks(start: Date, end: Date, max = 1000, options?
     );
     if (!page) break;
     found.push(...page.data);
-    cursor = page.page?.next_cursor;
+    cursor = page.page.next_cursor;
   } while (cursor && found.length < max);
   return found.slice(0, max);
 }
 
 export async function createBookmark(at: Date, note: string, options?: CallOptions): Promise<Bookmark> {
-  return data<Bookmark>({ operation: "create_bookmark", route: "POST /bookmarks", body: { at: at.toISOString(), note } }, options);
+  return data({ operation: "create_bookmark", route: "POST /bookmarks", body: { at: at.toISOString(), note } }, options);
 }
 
 export async function deleteBookmark(id: string, options?: CallOptions): Promise<void> {
