@@ -15,7 +15,10 @@ because the sink retries anything else and a retried message stalls the whole pi
   messages (``op`` ``m``), schema-change events and notifications are skipped and counted, by kind.
 
 Anything else (not JSON, not an object, a row change without its source, table, time or key) is a 400 naming the
-message (its 0-based index in the batch) and the field; nothing of the batch is stored.
+message (its 0-based index in the batch) and the field; nothing of the batch is stored. So is a message over
+``MSR_MAX_EVENT_BYTES``, and a recorded row (``after``, ``before`` for a delete; as sent, and once its logical types
+are decoded) over that size or nesting deeper than ``MSR_MAX_STATE_DEPTH``, as ``POST /v1/ingest/events`` checks its
+events (``app.domain.ingest``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from app.domain.debezium_types import Decode, row_decoder
 from app.domain.ingest import (
     MAX_ID_CHARS,
     IngestBatch,
+    IngestLimits,
     RowError,
     _check_id,
     _check_table_name,
@@ -42,6 +46,8 @@ from app.domain.ingest import (
     _required_string,
     _validate,
     body_kind,
+    check_event_size,
+    checked_state,
 )
 from app.errors import validation_error
 from playback.instants import from_micros
@@ -151,15 +157,19 @@ class _Schema:
 class DebeziumConverter:
     """Turns one Debezium message into a :class:`NewEvent` (a truncate is one with op ``t``), or None (skipped)."""
 
-    def __init__(self, tenant_id: uuid.UUID, key: str, keys: dict[str, str], now: datetime) -> None:
+    def __init__(
+        self, tenant_id: uuid.UUID, key: str, keys: dict[str, str], now: datetime, limits: IngestLimits
+    ) -> None:
         self._tenant_id = tenant_id
         self._key = key
         self._keys = keys
         self._now = now
+        self._limits = limits
         self._schemas: dict[bytes, _Schema] = {}
         self.skipped: Counter[str] = Counter()
 
     def __call__(self, text: msgspec.Raw | bytes) -> NewEvent | None:
+        check_event_size(text, self._limits, "the message")
         try:
             envelope = _OBJECT_OR_NULL.decode(text)
         except msgspec.ValidationError:
@@ -206,16 +216,19 @@ class DebeziumConverter:
         raw_row = payload.get(row_name)
         if raw_row is None or bytes(memoryview(raw_row)[:1]) != b"{":
             raise RowError(row_field, f"{row_field} must be the row (a JSON object) for op {op!r}")
+        # The row as sent is checked before it is decoded; a row with logical types again once decoded (a JSON
+        # column becomes a document of its own).
+        sent = checked_state(bytes(raw_row), self._limits, row_field)
         decoder = schema.rows[row_name]
         key = self._keys.get(table_name, self._key)
         if decoder is None:
             # No logical types: the row is stored as sent, and only its key column is decoded.
-            key_raw = _OBJECT.decode(raw_row).get(key)
+            key_raw = _OBJECT.decode(sent).get(key)
             row: Any = {key: None if key_raw is None else _ANY.decode(key_raw)}
-            state = bytes(raw_row).decode()
+            state = sent.decode()
         else:
-            row = decoder(_ANY.decode(raw_row))
-            state = _ENCODER.encode(row).decode()
+            row = decoder(_ANY.decode(sent))
+            state = checked_state(_ENCODER.encode(row), self._limits, row_field).decode()
         return NewEvent(
             self._tenant_id,
             table_name,
@@ -304,11 +317,17 @@ def _rows(body: bytes) -> list[msgspec.Raw] | list[bytes]:
 
 
 async def parse_debezium(
-    body: bytes, content_type: str | None, tenant_id: uuid.UUID, now: datetime, key: str = "id", keys: str | None = None
+    body: bytes,
+    content_type: str | None,
+    tenant_id: uuid.UUID,
+    now: datetime,
+    limits: IngestLimits,
+    key: str = "id",
+    keys: str | None = None,
 ) -> IngestBatch:
     """Validate the body of ``POST /v1/ingest/debezium``: one message or a JSON array of them."""
     if body_kind(content_type) != "json":
         raise validation_error("send Debezium messages as application/json")
-    converter = DebeziumConverter(tenant_id, key, parse_keys(keys), now.astimezone(UTC))
+    converter = DebeziumConverter(tenant_id, key, parse_keys(keys), now.astimezone(UTC), limits)
     events = await _validate(_rows(body), converter)
     return IngestBatch(events, sum(converter.skipped.values()), dict(converter.skipped))

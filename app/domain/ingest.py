@@ -123,6 +123,22 @@ class RowError(Exception):
         self.status = status
 
 
+def check_event_size(text: msgspec.Raw | bytes, limits: IngestLimits, what: str) -> None:
+    """Refuse an event as sent (``what``: "the event", "the message") over ``MSR_MAX_EVENT_BYTES``: a RowError."""
+    if len(text) > limits.max_event_bytes:
+        raise RowError(None, f"{what} is over MSR_MAX_EVENT_BYTES ({limits.max_event_bytes} bytes)")
+
+
+def checked_state(state: bytes, limits: IngestLimits, field: str) -> bytes:
+    """``state`` (the JSON text of an object) when within the size and nesting limits; else a RowError on ``field``."""
+    if len(state) > limits.max_event_bytes:
+        raise RowError(field, f"{field} is over MSR_MAX_EVENT_BYTES ({limits.max_event_bytes} bytes)")
+    # Counting brackets is cheap and almost always enough; only a state with many is scanned.
+    if state.count(b"{") + state.count(b"[") > limits.max_state_depth and nesting_depth(state) > limits.max_state_depth:
+        raise RowError(field, f"{field} nests deeper than MSR_MAX_STATE_DEPTH ({limits.max_state_depth})")
+    return state
+
+
 @dataclass(frozen=True, slots=True)
 class IngestBatch:
     """A validated batch and the messages skipped (Debezium's tombstones, heartbeats, ...), in all and by kind."""
@@ -264,8 +280,7 @@ class _EventConverter:
 
     def __call__(self, text: msgspec.Raw | bytes) -> NewEvent:
         """Check one row given as JSON text."""
-        if len(text) > self._limits.max_event_bytes:
-            raise RowError(None, f"the event is over MSR_MAX_EVENT_BYTES ({self._limits.max_event_bytes} bytes)")
+        check_event_size(text, self._limits, "the event")
         return self.checked(self.typed(text))
 
     def typed(self, text: msgspec.Raw | bytes) -> _EventRow:
@@ -305,7 +320,7 @@ class _EventConverter:
         elif state[:1] != b"{":  # a Raw is the value's exact JSON text: an object starts with its brace
             raise RowError("entity_state", f"entity_state must be a JSON object for op {op!r}")
         else:
-            entity_state = self._checked_state(state).decode()
+            entity_state = checked_state(state, self._limits, "entity_state").decode()
         return NewEvent(
             self._tenant(row.tenant_id),
             table_name,
@@ -316,19 +331,6 @@ class _EventConverter:
             "" if row.event_id is None else _check_id(row.event_id, "event_id"),
             "" if row.transaction_id is None else "events:" + _check_id(row.transaction_id, "transaction_id"),
         )
-
-    def _checked_state(self, state: bytes) -> bytes:
-        limits = self._limits
-        if len(state) > limits.max_event_bytes:
-            raise RowError("entity_state", f"entity_state is over MSR_MAX_EVENT_BYTES ({limits.max_event_bytes} bytes)")
-        # Counting brackets is cheap and almost always enough; only a state with many is scanned.
-        if (
-            state.count(b"{") + state.count(b"[") > limits.max_state_depth
-            and nesting_depth(state) > limits.max_state_depth
-        ):
-            problem = f"entity_state nests deeper than MSR_MAX_STATE_DEPTH ({limits.max_state_depth})"
-            raise RowError("entity_state", problem)
-        return state
 
     def _tenant(self, text: str | None) -> uuid.UUID:
         caller = self._principal.tenant_id

@@ -64,6 +64,11 @@ async def _counted(source: str) -> AsyncIterator[None]:
         raise
 
 
+def _limits(services: ServicesDep) -> IngestLimits:
+    settings = services.settings
+    return IngestLimits(settings.max_event_bytes, settings.max_state_depth)
+
+
 async def _store(services: ServicesDep, batch: IngestBatch, source: str) -> Response[dict[str, Any]]:
     debezium = source == "debezium"
     try:
@@ -105,10 +110,9 @@ async def ingest_events(
     event_timestamp`` without one) are counted as duplicates and not stored again.
     """
     async with _counted("events"):
-        settings = services.settings
-        limits = IngestLimits(settings.max_event_bytes, settings.max_state_depth)
         body = await request.body()
-        batch = await parse_events(body, request.headers.get("content-type"), principal, utc_now(), limits)
+        content_type = request.headers.get("content-type")
+        batch = await parse_events(body, content_type, principal, utc_now(), _limits(services))
         return await _store(services, batch, "events")
 
 
@@ -137,7 +141,7 @@ async def ingest_debezium(
     async with _counted("debezium"):
         body = await request.body()
         content_type = request.headers.get("content-type")
-        batch = await parse_debezium(body, content_type, principal.tenant_id, utc_now(), key, keys)
+        batch = await parse_debezium(body, content_type, principal.tenant_id, utc_now(), _limits(services), key, keys)
         return await _store(services, batch, "debezium")
 
 

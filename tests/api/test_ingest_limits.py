@@ -1,6 +1,6 @@
-"""The size limits of ingested events: an event (an NDJSON line, an array item) over ``MSR_MAX_EVENT_BYTES``, or an
-``entity_state`` nesting deeper than ``MSR_MAX_STATE_DEPTH``, fails its batch with a 400 naming the row and field,
-and nothing of the batch is stored."""
+"""The size limits of ingested events: an event (an NDJSON line, an array item, a Debezium message) over
+``MSR_MAX_EVENT_BYTES``, or a state (``entity_state``, a Debezium row) nesting deeper than ``MSR_MAX_STATE_DEPTH``,
+fails its batch with a 400 naming the row and field, and nothing of the batch is stored."""
 
 import json
 import uuid
@@ -71,4 +71,70 @@ async def test_an_event_over_a_limit_fails_its_batch_naming_the_row(limited, sto
     # An NDJSON line over the limit is refused before it is read, as a whole (no field).
     assert error["details"]["field"] == (None if ndjson and "pad" in bad["entity_state"] else field)
     assert "MSR_MAX" in error["message"]
+    assert await everything(stored, TENANT) == []
+
+
+# POST /v1/ingest/debezium: the same limits, on each message and on the row it records.
+
+
+def change(i: int, op: str = "c", *, row: dict | None = None) -> dict:
+    """A bare Debezium row change of ``public.vehicles`` (its row in ``after``, or in ``before`` for a delete)."""
+    row = {"id": i, **(row or {})}
+    source = {"ts_ms": 1_770_000_000_000 + i, "schema": "public", "table": "vehicles", "lsn": i}
+    return {"before": row if op == "d" else None, "after": None if op == "d" else row, "source": source, "op": op}
+
+
+def with_json_column(message: dict) -> dict:
+    """``message`` with a schema whose ``doc`` column is ``io.debezium.data.Json`` (decoded into a document)."""
+    columns = [{"field": "id", "type": "int32"}, {"field": "doc", "type": "string", "name": "io.debezium.data.Json"}]
+    row = {"type": "struct", "optional": True, "fields": columns}
+    schema = {"type": "struct", "name": "msr.public.vehicles.Envelope", "fields": [{"field": "after", **row}]}
+    return {"schema": schema, "payload": message}
+
+
+async def post_debezium(server, body) -> object:
+    async with server.client() as client:
+        headers = {**USER, "Content-Type": "application/json"}
+        return await client.post("/v1/ingest/debezium", content=json.dumps(body), headers=headers)
+
+
+async def test_debezium_messages_within_the_limits_are_accepted(limited, stored):
+    body = [
+        change(1, row={"state": nested(MAX_DEPTH - 1)}),
+        change(2, row={"pad": "x" * (MAX_EVENT - 300)}),
+        change(3, "d", row={"state": nested(MAX_DEPTH - 1)}),
+        with_json_column(change(4, row={"doc": json.dumps(nested(MAX_DEPTH - 1))})),
+    ]
+    answer = await post_debezium(limited, body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"]["accepted"] == 4
+    assert len(await everything(stored, TENANT)) == 4
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        pytest.param(change(9, row={"pad": "x" * MAX_EVENT}), None, id="message-too-large"),
+        pytest.param(change(9, row={"state": nested(MAX_DEPTH)}), "after", id="after-too-deep"),
+        pytest.param(change(9, "d", row={"state": nested(MAX_DEPTH)}), "before", id="before-too-deep"),
+        pytest.param(with_json_column(change(9, row={"state": nested(MAX_DEPTH)})), "payload.after", id="enveloped"),
+        pytest.param(
+            with_json_column(change(9, row={"doc": json.dumps(nested(MAX_DEPTH))})), "payload.after", id="json-column"
+        ),
+    ],
+)
+async def test_a_debezium_message_over_a_limit_fails_its_batch_naming_the_row(limited, stored, bad, field):
+    answer = await post_debezium(limited, [change(1), bad])
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    assert error["details"] == {"row": 1, "field": field}
+    assert "MSR_MAX" in error["message"]
+    assert await everything(stored, TENANT) == []
+
+
+async def test_a_single_debezium_message_over_the_size_limit_is_refused(limited, stored):
+    answer = await post_debezium(limited, change(9, row={"pad": "x" * MAX_EVENT}))
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["details"] == {"row": 0, "field": None}
     assert await everything(stored, TENANT) == []
