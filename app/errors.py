@@ -22,6 +22,7 @@ from typing import Any, Final
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
+    InternalServerException,
     MethodNotAllowedException,
     NotAuthorizedException,
     NotFoundException,
@@ -48,6 +49,8 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     VALIDATION_ERROR = "VALIDATION_ERROR"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    REQUEST_HEADERS_TOO_LARGE = "REQUEST_HEADERS_TOO_LARGE"
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
     RANGE_NOT_SATISFIABLE = "RANGE_NOT_SATISFIABLE"
     TIMESTAMP_OUT_OF_RANGE = "TIMESTAMP_OUT_OF_RANGE"
     INVALID_PLAYBACK_WINDOW = "INVALID_PLAYBACK_WINDOW"
@@ -354,6 +357,10 @@ def _safe_error_item(item: Any) -> dict[str, Any]:
     return {key: str(item[key])[:200] for key in ("key", "source", "message") if key in item}
 
 
+_CLIENT_GONE: Final = "client disconnected prematurely"
+"""What Litestar's request says when the client goes before the body is read (it has no exception of its own)."""
+
+
 def _from_litestar(exc: HTTPException) -> Exception:
     """Litestar's own exception as the error it stands for."""
     if isinstance(exc, NotFoundException):
@@ -364,6 +371,10 @@ def _from_litestar(exc: HTTPException) -> Exception:
         return ApiError(405, ErrorCode.METHOD_NOT_ALLOWED, "method not allowed on this resource", headers=allow)
     if isinstance(exc, RequestEntityTooLarge):
         return ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, "request body is too large")
+    if isinstance(exc, InternalServerException) and exc.detail == _CLIENT_GONE:
+        # The client went before its body was read (or was cut for sending it too slowly): not a fault of the
+        # server, and the answer reaches nobody.
+        return ApiError(400, ErrorCode.VALIDATION_ERROR, "the request body ended before it was complete")
     if isinstance(exc, ValidationException):
         return validation_error(_first_line(exc.detail) or "invalid request", _validation_details(exc))
     if isinstance(exc, NotAuthorizedException):

@@ -26,10 +26,12 @@ _REASONS = {
     401: "UNAUTHORIZED: no valid bearer token",
     403: "FORBIDDEN: not an admin, or another tenant without the global admin role",
     404: "NOT_FOUND: no such resource for this caller (another tenant's resources do not exist for it)",
+    408: "REQUEST_TIMEOUT: the body did not arrive within MSR_HTTP_BODY_TIMEOUT_S of the request's head",
     409: "CONFLICT: the resource's state does not allow the request",
     413: "PAYLOAD_TOO_LARGE: the body is larger than MSR_MAX_BODY_BYTES",
     429: "SESSION_LIMIT_REACHED: max_active_sessions is reached; terminate a session or retry",
     416: "RANGE_NOT_SATISFIABLE: the Range lies outside the file",
+    431: "REQUEST_HEADERS_TOO_LARGE: the request line and headers are over MSR_HTTP_MAX_HEADER_BYTES",
     500: "INTERNAL_SERVER_ERROR: a fault of the server, logged with the correlation id",
     503: "SERVICE_UNAVAILABLE: PostgreSQL or Redis is unreachable; retry",
 }
@@ -143,8 +145,10 @@ Routes keep parsing these from text, so that a bad value is answered with the fi
 
 _HTTP_ONLY: Final = {
     405: (ErrorCode.METHOD_NOT_ALLOWED,),
+    408: (ErrorCode.REQUEST_TIMEOUT,),
     413: (ErrorCode.PAYLOAD_TOO_LARGE,),
     416: (ErrorCode.RANGE_NOT_SATISFIABLE,),
+    431: (ErrorCode.REQUEST_HEADERS_TOO_LARGE,),
     500: (ErrorCode.INTERNAL_SERVER_ERROR,),
 }
 
@@ -197,7 +201,8 @@ def _typed_parameter(parameter: dict[str, Any]) -> dict[str, Any]:
 def _statuses(handler: HTTPRouteHandler, operation: dict[str, Any], method: str) -> set[int]:
     """The error statuses an operation can answer, from what its handler asks for."""
     names = set(handler.parsed_fn_signature.parameters)
-    statuses = {500}
+    # Any request head may be too large (app.serving answers it before the application).
+    statuses = {431, 500}
     if "services" in names:
         statuses.add(503)
     if {"principal", "admin"} & names:
@@ -206,7 +211,7 @@ def _statuses(handler: HTTPRouteHandler, operation: dict[str, Any], method: str)
     if operation.get("parameters") or reads_body:
         statuses.add(400)
     if reads_body:
-        statuses.add(413)
+        statuses |= {408, 413}
     # A path identity (a UUID) may name nothing the caller can see; other path values (a user id) are not looked up.
     if any(
         parameter["in"] == "path" and parameter["schema"].get("format") == "uuid"
@@ -237,10 +242,10 @@ def complete_document(app: Litestar, document: dict[str, Any]) -> dict[str, Any]
 
     Every operation lists each error status it can answer with the error envelope of SPEC section 7 (statuses a
     route declares itself, such as 409 or 429, plus those its handler implies: 400 for parameters or a body, 401
-    and 403 behind a token, 404 for a path identity (a UUID), 413 for a body, 503 for a dependency, 500 always); a route
-    that takes no token declares no security; parameters get their types from :data:`PARAMETER_SCHEMAS`; bodies, and
-    the success answers declared with :func:`answer`, msgspec's schema of their model. Idempotent: the cached
-    document may be finished again.
+    and 403 behind a token, 404 for a path identity (a UUID), 408 and 413 for a body, 503 for a dependency, 431 and
+    500 always); a route that takes no token declares no security; parameters get their types from
+    :data:`PARAMETER_SCHEMAS`; bodies, and the success answers declared with :func:`answer`, msgspec's schema of
+    their model. Idempotent: the cached document may be finished again.
     """
     components = document.setdefault("components", {}).setdefault("schemas", {})
     paths = document.get("paths", {})

@@ -144,9 +144,12 @@ class Settings:
     http_header_timeout_s: float = 10.0
     """Time a connection has to send a request's line and headers (``MSR_HTTP_HEADER_TIMEOUT_S``): a slowloris
     client is cut after it, and an idle keep-alive connection too."""
+    http_body_timeout_s: float = 30.0
+    """Time a request's body has to arrive once its head is in (``MSR_HTTP_BODY_TIMEOUT_S``): a slower one is
+    answered 408 ``REQUEST_TIMEOUT`` (cut when the application has begun its answer)."""
     http_max_header_bytes: int = 16 * 1024
-    """Largest request line plus headers (``MSR_HTTP_MAX_HEADER_BYTES``); larger is a plain 400 from the HTTP
-    parser, before the application."""
+    """Largest request line plus headers (``MSR_HTTP_MAX_HEADER_BYTES``); larger is a 431
+    ``REQUEST_HEADERS_TOO_LARGE``, before the application."""
     max_body_bytes: int = 16 * 1024 * 1024
     """Largest request body accepted (``MSR_MAX_BODY_BYTES``)."""
     max_event_bytes: int = 1024 * 1024
@@ -278,6 +281,7 @@ class Settings:
             (self.ws_resume_max_parked >= 0, "MSR_WS_RESUME_MAX_PARKED", "must be >= 0"),
             (_positive(self.send_timeout_s), "MSR_SEND_TIMEOUT_S", "must be > 0"),
             (_positive(self.http_header_timeout_s), "MSR_HTTP_HEADER_TIMEOUT_S", "must be > 0"),
+            (_positive(self.http_body_timeout_s), "MSR_HTTP_BODY_TIMEOUT_S", "must be > 0"),
             (self.http_max_header_bytes >= 1024, "MSR_HTTP_MAX_HEADER_BYTES", "must be >= 1024"),
             (self.max_event_bytes >= 1024, "MSR_MAX_EVENT_BYTES", "must be >= 1024"),
             (1 <= self.max_state_depth <= 1000, "MSR_MAX_STATE_DEPTH", "must be 1-1000"),
@@ -376,6 +380,7 @@ class Settings:
             "ws_resume_max_parked": reader.parse("MSR_WS_RESUME_MAX_PARKED", int, "an integer"),
             "send_timeout_s": reader.parse("MSR_SEND_TIMEOUT_S", float, "a number of seconds"),
             "http_header_timeout_s": reader.parse("MSR_HTTP_HEADER_TIMEOUT_S", float, "a number of seconds"),
+            "http_body_timeout_s": reader.parse("MSR_HTTP_BODY_TIMEOUT_S", float, "a number of seconds"),
             "http_max_header_bytes": reader.parse("MSR_HTTP_MAX_HEADER_BYTES", int, "an integer"),
             "max_event_bytes": reader.parse("MSR_MAX_EVENT_BYTES", int, "an integer"),
             "max_state_depth": reader.parse("MSR_MAX_STATE_DEPTH", int, "an integer"),

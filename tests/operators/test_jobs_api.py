@@ -179,8 +179,8 @@ async def test_the_schema_describes_every_operator_operation(server):
     for (path, method), (parameters, statuses) in OPERATIONS.items():
         operation = schema["paths"][path][method]
         assert {p["name"] for p in operation.get("parameters", [])} == parameters, path
-        # Every operation also documents 500 (app.openapi_docs adds it to all).
-        assert set(operation["responses"]) == statuses | {"500"}, (path, method)
+        # Every operation also documents 431 and 500 (app.openapi_docs adds them to all).
+        assert set(operation["responses"]) == statuses | {"431", "500"}, (path, method)
         for status, response in operation["responses"].items():
             assert response["content"]["application/json"]["schema"], (path, method, status)
     error = schema["paths"]["/admin/jobs/{job_id}"]["delete"]["responses"]["409"]
