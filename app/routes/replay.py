@@ -14,6 +14,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import anyio
 import msgspec
 from litestar import Request, Response, get
 from litestar.params import FromQuery, HeaderParameter, QueryParameter
@@ -342,8 +343,19 @@ def _next_cursor(page: EventPage) -> str | None:
 async def _all_chunks(
     first: list[StoredEvent], rest: AsyncGenerator[list[StoredEvent], None]
 ) -> AsyncIterator[list[StoredEvent]]:
+    """``first``, then the chunks of ``rest``, each read out of reach of the stream's cancellation.
+
+    When its client goes, Litestar's stream cancels its task, and anyio cancels every later wait of that task too: a
+    read cancelled inside the database cursor would have its transaction's rollback cancelled as well, and the pool
+    would take back a connection still in a transaction. So a read finishes its chunk; the stream ends at its next
+    send, and the body's ``aclosing`` then ends the read's transaction outside the cancelled task.
+    """
     yield first
-    async for chunk in rest:
+    while True:
+        with anyio.CancelScope(shield=True):
+            chunk = await anext(rest, None)
+        if chunk is None:
+            return
         yield chunk
 
 

@@ -1,12 +1,15 @@
 """Slow clients get no more than their share: a slowloris client (a request head or body sent a byte at a time) is
 cut after ``MSR_HTTP_HEADER_TIMEOUT_S`` (head) or ``MSR_HTTP_BODY_TIMEOUT_S`` (body) while others are served, and a
-viewer that never reads is cut after ``MSR_SEND_TIMEOUT_S`` of full buffers while the viewer beside it gets every
-frame."""
+client that never reads (a viewer, or the reader of a streamed answer) is cut after ``MSR_SEND_TIMEOUT_S`` of full
+buffers: the viewer beside it gets every frame, and a streamed answer's database connection goes back to the pool."""
 
 import asyncio
+import contextlib
 import socket
 import time
 import uuid
+
+import asyncpg
 
 from app.live.registry import LiveRegistry
 from tests.live.support import (
@@ -17,6 +20,7 @@ from tests.live.support import (
     new_session,
     open_socket,
     recent_start,
+    rfc3339,
 )
 from tests.support import RunningServer, make_token, serve
 
@@ -102,6 +106,57 @@ async def _never_reading_socket(port: int, request: str) -> tuple[asyncio.Stream
     writer.write(request.encode())
     await writer.drain()
     return reader, writer
+
+
+def _borrowed(server: RunningServer) -> int:
+    """Connections of the server's pool lent out now."""
+    pool = server.server.config.app.state.services.db.pool
+    return int(pool.get_size() - pool.get_idle_size())
+
+
+async def test_a_client_that_never_reads_a_streamed_answer_is_cut_and_its_connection_released(settings):
+    # Over 4,000 events (about 700 kB): more than one chunk of the cursor, and far more than the socket buffers on
+    # both sides hold (the server's made small too), so the stream stalls with its cursor open.
+    history = make_history(recent_start(), entities=100, step_ms=10)
+    async with serve(settings.replace(send_timeout_s=TIMEOUT_S)) as server:
+        async with server.client() as client:
+            await ingest(client, history)
+            session_id = await new_session(client)
+        for listening in server.server.servers[0].sockets:
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        port = int(server.url.rsplit(":", 1)[1])
+        query = f"start={rfc3339(history.first)}&end={rfc3339(history.last)}"
+        watcher = await asyncpg.connect(settings.database_url)
+        open_transactions = (
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'"
+        )
+        reader, writer = await _never_reading_socket(
+            port,
+            f"GET /replay/events?{query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Session-ID: {session_id}\r\n"
+            f"Authorization: Bearer {TOKEN}\r\n\r\n",
+        )
+        deadline = time.monotonic() + 20
+        # The answer stalls with its cursor open, in a transaction on a pooled connection ...
+        while await watcher.fetchval(open_transactions) == 0:
+            assert time.monotonic() < deadline, "the streamed answer never stalled on its cursor"
+            await asyncio.sleep(0.05)
+        # ... until the connection is cut: then the stream ends, and the pool gets its connection back.
+        while await watcher.fetchval(open_transactions) > 0 or _borrowed(server) > 0:
+            assert time.monotonic() < deadline, "the stalled answer kept its database connection"
+            await asyncio.sleep(0.05)
+        await watcher.close()
+        # Cut, not finished: the client reads what reached its buffers, then the end, without the answer's tail.
+        writer.transport.resume_reading()
+        received = b""
+        with contextlib.suppress(ConnectionResetError):
+            received = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+    print(
+        f"\n{len(history.events)} events streamed to a client that never read: cut after {len(received)} bytes, "
+        "its database connection released"
+    )
+    assert received.startswith(b"HTTP/1.1 200 ") or received == b""
+    assert b'"sent_at"' not in received
 
 
 async def _never_reading_viewer(port: int, session_id: str) -> asyncio.StreamWriter:
