@@ -23,6 +23,11 @@ _UNAVAILABLE = (
     asyncpg.TooManyConnectionsError,
     asyncpg.OperatorInterventionError,
     asyncpg.QueryCanceledError,
+    # asyncpg's protocol out of step with the server: PostgreSQL's shutdown says goodbye ("terminating connection
+    # due to administrator command") on every connection, idle ones too, and an idle connection that read it is
+    # stuck (InternalClientError "another operation (2) is in progress") until the socket's close is seen. The
+    # connection is discarded (see _discarded_when_broken); a retry gets another one.
+    asyncpg.InternalClientError,
 )
 
 
@@ -67,6 +72,20 @@ async def _keep_session_state(connection: asyncpg.Connection) -> None:
     Nothing here leaves session state behind: settings are fixed at connect time, queries use SET LOCAL inside
     transactions, advisory locks are transaction-scoped, and LISTEN runs on dedicated connections only.
     """
+
+
+@asynccontextmanager
+async def _discarded_when_broken(connection: Connection) -> AsyncIterator[None]:
+    """Terminate a borrowed connection whose protocol state asyncpg lost track of, rather than pool it again.
+
+    The pool's reset (:func:`_keep_session_state`) sends nothing, so nothing else would find out before the next
+    borrower's first query fails the same way.
+    """
+    try:
+        yield
+    except asyncpg.InternalClientError:
+        connection.terminate()
+        raise
 
 
 class Database:
@@ -122,7 +141,7 @@ class Database:
     async def connection(self) -> AsyncIterator[Connection]:
         """Borrow a connection of the primary."""
         with translate_errors():
-            async with self.pool.acquire() as conn:
+            async with self.pool.acquire() as conn, _discarded_when_broken(conn):
                 yield conn
 
     @asynccontextmanager
@@ -138,9 +157,9 @@ class Database:
                 yield conn
             return
         with translate_errors():
-            async with self.pool.acquire() as primary:
+            async with self.pool.acquire() as primary, _discarded_when_broken(primary):
                 committed = await primary.fetchval(_Q["primary_wal_position"])
-            async with self._read_pool.acquire() as replica:
+            async with self._read_pool.acquire() as replica, _discarded_when_broken(replica):
                 caught_up = await self._replayed(replica, committed)
                 if caught_up:
                     self._told("replica")
