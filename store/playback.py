@@ -56,11 +56,22 @@ class PlaybackStore:
         return self._chunk_size
 
     async def save_clock(
-        self, session_id: uuid.UUID, state: str, speed: float, position: datetime, rnr_status: str | None = None
-    ) -> None:
-        """Persist the playback clock of an ACTIVE session (and its RnR status when given)."""
+        self,
+        session_id: uuid.UUID,
+        epoch: int,
+        state: str,
+        speed: float,
+        position: datetime,
+        rnr_status: str | None = None,
+    ) -> bool:
+        """Persist the playback clock of an ACTIVE session (and its RnR status when given); whether it was saved.
+
+        ``epoch`` is the saving owner's lease epoch: nothing is saved when an owner of a newer epoch saved the clock
+        (this one's lease was taken), or when the session is no longer active.
+        """
         async with self._db.connection() as conn:
-            await conn.execute(_Q["save_clock"], session_id, state, speed, position, rnr_status)
+            saved = await conn.fetchval(_Q["save_clock"], session_id, state, speed, position, rnr_status, epoch)
+        return saved is not None
 
     async def quiet_stretches(
         self, tenant_id: uuid.UUID, start: datetime, end: datetime, min_quiet: timedelta

@@ -115,6 +115,9 @@ class OwnerRole:
             skip = None if clock.skip_gaps is None else duration_micros(clock.skip_gaps)
             session.start(now, skip_gaps=skip)
         owner.saved_at = time.monotonic()
+        # The next upkeep saves the clock under this lease's epoch: from then on a previous owner that wakes up
+        # (frozen past its lease) cannot overwrite the row with its older clock.
+        owner.dirty = True
         owner.task = asyncio.create_task(runner.run(), name=f"msr:playback:{live.session_id}")
 
     async def _catch_up(self, live: LiveSession, clock: ClockStatus, target: int) -> int:
@@ -277,9 +280,17 @@ class OwnerRole:
         if live.owner is not None:
             live.owner.dirty = False
             live.owner.saved_at = time.monotonic()
-        await self._store.save_clock(
-            live.session_id, status.state, status.speed, from_micros(status.position), rnr_status
-        )
+        position = from_micros(status.position)
+        if not await self._store.save_clock(
+            live.session_id, live.epoch, status.state, status.speed, position, rnr_status
+        ):
+            # Fenced: a newer owner saved the clock (this replica's lease was taken, and its lease round will
+            # say so), or the session ended. Either way the row is not this replica's to change.
+            _log.warning(
+                "the clock of session %s was not saved (epoch %d): it has a newer owner, or ended",
+                live.session_id,
+                live.epoch,
+            )
 
     async def _publisher(self, live: LiveSession, owner: Ownership, lease: Lease) -> None:
         """Publish the owner's notes in order, fenced by its lease; a refused write ends the ownership."""

@@ -61,7 +61,9 @@ async def test_a_frozen_owner_is_fenced_when_it_wakes(frozen_s, settings, tmp_pa
             # B takes the expired lease and its viewer goes on.
             await on_b.until(lambda m: m["type"] == "events" and on_b.frames[-1][0] > frozen_at + LEASE_S, 6 * LEASE_S)
             taken_over_s = on_b.frames[-1][0] - frozen_at
-            # The new owner changes the clock while A sleeps: a late save or note of A's would undo it.
+            # The new owner changes the clock (and saves it) shortly before A wakes: a late save or note of A's
+            # would undo it, and B's next save of its playing clock is SAVE_EVERY_S away, after the check below.
+            await watch(on_b, frozen_at + frozen_s - 1.0)
             await on_b.send(type="speed", speed=5, id="slower")
             assert (await on_b.until(of_type("status", reply_to="slower")))["speed"] == 5
             await watch(on_b, frozen_at + frozen_s)
@@ -75,6 +77,10 @@ async def test_a_frozen_owner_is_fenced_when_it_wakes(frozen_s, settings, tmp_pa
             assert viewer.frames[-1][0] > woke_at, "frames after A woke"
             viewer.assert_picture_true()
         assert await saved_clock(settings.database_url, session_id) == ("playing", 5), "A's late save was refused"
+        if frozen_s > SAVE_EVERY_S:
+            # A woke wanting to save its clock (speed 10) at once, before its lease round told it the lease was
+            # gone: the save was tried, and refused by the epoch B saved with.
+            assert "was not saved" in a.log.read_text(errors="replace"), "A tried to save on waking"
         await on_a.send(type="stop", id="halt")
         assert (await on_a.until(of_type("status", reply_to="halt")))["state"] == "paused"
         assert await saved_clock(settings.database_url, session_id) == ("paused", 5)

@@ -1,9 +1,13 @@
 -- name: save_clock
--- Persist the playback clock of an ACTIVE session (bookkeeping, occ_lock unchanged): $1 id, $2 state
--- ('paused'|'playing'|'ended'), $3 speed, $4 position, $5 RnR status (NULL keeps it).
+-- Persist the playback clock of an ACTIVE session (bookkeeping, occ_lock unchanged), fenced by the owner's lease
+-- epoch: $1 id, $2 state ('paused'|'playing'|'ended'), $3 speed, $4 position, $5 RnR status (NULL keeps it), $6 the
+-- saving owner's epoch. A row saved by a newer epoch is left alone. Returns a row when saved, none otherwise.
+-- (Under READ COMMITTED a save waiting for a concurrent one checks the epoch again on the row that one left.)
 UPDATE sessions
-SET playback_state = $2, playback_speed = $3, playback_position = $4, rnr_status = COALESCE($5, rnr_status)
-WHERE id = $1 AND status = 'ACTIVE'
+SET playback_state = $2, playback_speed = $3, playback_position = $4, rnr_status = COALESCE($5, rnr_status),
+    clock_epoch = $6
+WHERE id = $1 AND status = 'ACTIVE' AND clock_epoch <= $6
+RETURNING clock_epoch
 
 -- name: set_range
 -- Give a session its playback range once (a session made by POST /session gets it when first played): $1 id,
