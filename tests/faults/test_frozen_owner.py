@@ -77,10 +77,6 @@ async def test_a_frozen_owner_is_fenced_when_it_wakes(frozen_s, settings, tmp_pa
             assert viewer.frames[-1][0] > woke_at, "frames after A woke"
             viewer.assert_picture_true()
         assert await saved_clock(settings.database_url, session_id) == ("playing", 5), "A's late save was refused"
-        if frozen_s > SAVE_EVERY_S:
-            # A woke wanting to save its clock (speed 10) at once, before its lease round told it the lease was
-            # gone: the save was tried, and refused by the epoch B saved with.
-            assert "was not saved" in a.log.read_text(errors="replace"), "A tried to save on waking"
         await on_a.send(type="stop", id="halt")
         assert (await on_a.until(of_type("status", reply_to="halt")))["state"] == "paused"
         assert await saved_clock(settings.database_url, session_id) == ("paused", 5)
@@ -88,11 +84,14 @@ async def test_a_frozen_owner_is_fenced_when_it_wakes(frozen_s, settings, tmp_pa
             await viewer.ws.close()
         a_log = a.log.read_text(errors="replace")
         assert "lost the lease" in a_log, a_log[-3000:]
+        # Past a clock save, A wakes wanting to save its clock (speed 10) at once; its upkeep usually runs before its
+        # lease round tells it the lease is gone (not always: the figure says), and the epoch B saved with refuses it.
+        a_saved = "tried, refused" if "was not saved" in a_log else "not tried"
     finally:
         fleet.close()
     figure(
         f"R2: owner frozen {frozen_s:.1f} s (lease {LEASE_S} s), taken over in {taken_over_s:.1f} s, fenced on "
         f"waking; viewer frames {len(on_a.frames)} on A + {len(on_b.frames)} on B, gaps 0, repeats 0, fresh states "
         f"{on_a.states - 1} + {on_b.states - 1}, longest pause {longest_pause(on_a):.1f} s on A, "
-        f"{longest_pause(on_b):.1f} s on B; clock in PostgreSQL the new owner's"
+        f"{longest_pause(on_b):.1f} s on B; clock in PostgreSQL the new owner's (A's save on waking: {a_saved})"
     )
