@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -32,6 +33,7 @@ _UNAVAILABLE = (
 
 
 _Q = queries.load("replication.sql")
+_log = logging.getLogger("msr.store.pool")
 
 Connection: TypeAlias = "asyncpg.Connection | asyncpg.pool.PoolConnectionProxy"
 """A borrowed connection, as the repositories see it."""
@@ -83,7 +85,9 @@ async def _discarded_when_broken(connection: Connection) -> AsyncIterator[None]:
     """
     try:
         yield
-    except asyncpg.InternalClientError:
+    except asyncpg.InternalClientError as exc:
+        # Expected while PostgreSQL restarts; logged so that an asyncpg fault of this kind at other times shows.
+        _log.warning("discarded a pooled connection whose protocol state asyncpg lost: %s", exc)
         connection.terminate()
         raise
 
