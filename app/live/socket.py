@@ -74,6 +74,9 @@ _log = logging.getLogger("msr.ws")
 
 MAX_COMMAND_BYTES: Final = 4096
 """The largest command (any message but ``auth``, whose token may be long) before it is refused unread."""
+_LATE_RESUME_TURNS: Final = 4
+"""Turns of the event loop a ``resume`` already received gets to reach :meth:`ReplayConnection._first_message`
+once the wait is over."""
 CLOSE_POLICY: Final = 1008
 CLOSE_TOO_BIG: Final = 1009
 
@@ -266,11 +269,25 @@ class ReplayConnection:
         wait_s = self._settings.ws_resume_wait_ms / 1000
         if wait_s <= 0:
             return None
+        receive = asyncio.ensure_future(self._receive_checked())
         try:
-            async with asyncio.timeout(wait_s):
-                message = await self._receive_checked()
-        except TimeoutError:
+            await asyncio.wait({receive}, timeout=wait_s)
+            # A reconnect storm keeps the event loop busy, so its timer ends the wait late, in the same turn as the read
+            # of a resume that arrived in time. Reaching this task takes that resume a few more turns (the socket, the
+            # frame, the read): it gets them, rather than losing to the timer and getting a fresh state numbered 1.
+            for _ in range(_LATE_RESUME_TURNS):
+                if receive.done():
+                    break
+                await asyncio.sleep(0)
+        finally:
+            if not receive.done():
+                # Cancelling the read leaves a message that arrives later for _read (uvicorn queues it).
+                receive.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await receive
+        if receive.cancelled():
             return None
+        message = receive.result()
         if isinstance(message, Resume):
             assert self._principal is not None
             viewer = self._hub.resume(attachment, self._principal.user_id, message.seq)

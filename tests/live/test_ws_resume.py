@@ -1,6 +1,8 @@
 """Reconnecting with ``resume``: the missed frames come from the viewer's bounded history, with nothing lost or
 repeated; when there is no history to resume from, a fresh state comes, numbered right after the client's seq."""
 
+import time
+
 from tests.live.support import TENANT, Watcher, ingest, new_session, of_type, open_socket, parse_time
 from tests.support import make_token, serve
 
@@ -63,3 +65,17 @@ async def test_resume_is_only_the_first_message(live_server, history):
         await watcher.send(type="resume", seq=1, id=3)
         refused = await watcher.until(of_type("error"))
     assert (refused["code"], refused["reply_to"]) == ("NOT_ALLOWED", 3)
+
+
+async def test_a_resume_sent_in_time_counts_even_when_the_busy_loop_runs_the_wait_late(live_server, history):
+    # A reconnect storm keeps the server's event loop busy: its resume-wait timer fires late, in the same turn as the
+    # read of a resume that arrived in time. Blocking the loop (server and client share it here) makes that turn.
+    session_id, watcher = await play_then_drop(live_server, history)
+    states_before = watcher.states
+    async with open_socket(live_server.url, session_id, TOKEN) as ws:
+        watcher.ws = ws
+        assert (await watcher.recv())["type"] == "hello"  # the server's wait has begun
+        await watcher.send(type="resume", seq=watcher.seq)
+        time.sleep(3 * live_server.settings.ws_resume_wait_ms / 1000)
+        await watcher.until(lambda m: m["type"] == "events" and len(watcher.frames) >= 8)
+    assert watcher.states == states_before, "the resume was taken: no fresh state numbered 1"
