@@ -1,6 +1,6 @@
 """The replica's Prometheus metrics: each defined once here, with the small function the counting code calls.
 
-The rest of the code never touches prometheus_client: it calls ``metrics.frame_sent(...)``,
+The rest of the code never touches prometheus_client: it calls ``metrics.frames_sent(...)``,
 ``metrics.lease_event(...)`` and the like, so names, labels and buckets stay in this one file (docs/deploy.md
 lists them, deploy/grafana-dashboard.json charts them).
 
@@ -122,10 +122,14 @@ def viewer_detached() -> None:
     VIEWERS.dec()
 
 
-def frame_sent(events: int) -> None:
-    """One frame carrying ``events`` events went out to one viewer."""
-    FRAMES_SENT.inc()
-    EVENTS_SENT.inc(events)
+def frames_sent(events: int, viewers: int) -> None:
+    """One frame carrying ``events`` events went out to ``viewers`` viewers.
+
+    Counted once per fan-out: a thousand viewers of a session made a thousand counter increments per frame, 7 % of
+    the server's work in a reconnect storm.
+    """
+    FRAMES_SENT.inc(viewers)
+    EVENTS_SENT.inc(events * viewers)
 
 
 def frames_conflated(count: int = 1) -> None:

@@ -211,7 +211,7 @@ def test_playback_counters_move_with_the_calls_the_playback_code_makes():
     metrics.viewer_attached()
     metrics.viewer_attached()
     metrics.viewer_detached()
-    metrics.frame_sent(events=7)
+    metrics.frames_sent(events=7, viewers=2)
     metrics.frames_conflated(3)
     metrics.resynced()
     metrics.resynced(2)
@@ -223,8 +223,8 @@ def test_playback_counters_move_with_the_calls_the_playback_code_makes():
         metrics.lease_event(event)
         assert value("msr_playback_leases_total", event=event) == lease_before + 1
     assert value("msr_viewers") == before["viewers"] + 1
-    assert value("msr_frames_sent_total") == before["frames"] + 1
-    assert value("msr_frame_events_sent_total") == before["events"] + 7
+    assert value("msr_frames_sent_total") == before["frames"] + 2
+    assert value("msr_frame_events_sent_total") == before["events"] + 14
     assert value("msr_frames_conflated_total") == before["conflated"] + 3
     assert value("msr_resyncs_total") == before["resyncs"] + 3
     assert value("msr_frame_lateness_seconds_bucket", le="0.025") == before["late"] + 2

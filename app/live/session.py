@@ -222,10 +222,10 @@ class LiveSession:
 
     def fan_frame(self, frame: EncodedFrame) -> None:
         self.tail = frame.to
-        events = len(frame.events)
-        for viewer in self.everyone():
+        viewers = self.everyone()
+        for viewer in viewers:
             viewer.push(frame)
-            metrics.frame_sent(events)
+        metrics.frames_sent(len(frame.events), len(viewers))
 
     def fan_reset(self, position: int) -> None:
         self.tail = position
