@@ -193,6 +193,7 @@ async def test_a_separate_metrics_port_serves_them_without_a_token_and_closes_wi
     assert response.status_code == 200
     names = {family.name for family in text_string_to_metric_families(response.text)}
     assert {"msr_http_requests", "msr_frame_lateness_seconds", "msr_viewers", "msr_playback_leases"} <= names
+    assert parse(response.text)[("msr_python_heap_blocks", ())] > 0
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient() as scraper:
             await scraper.get(f"http://127.0.0.1:{port}/metrics")
