@@ -50,6 +50,7 @@ from app.errors import (
 )
 from app.live.cluster import PlaybackCluster
 from app.live.follower import FollowerRole
+from app.live.memory import MemoryRelease
 from app.live.owner import OwnerRole
 from app.live.presence import ViewerInfo
 from app.live.protocol import Checkpoint, Command, CommandNote, SessionNote
@@ -104,6 +105,7 @@ class LiveRegistry:
         self._loading: dict[uuid.UUID, asyncio.Lock] = {}
         self._state_slots = asyncio.Semaphore(max(1, settings.db_pool_max // 2))
         self._viewer_log = ViewerLog(store)
+        self._memory = MemoryRelease()
         self._closed = False
         self.viewer_info: weakref.WeakKeyDictionary[Viewer, ViewerInfo] = weakref.WeakKeyDictionary()
         """Who each viewer is, for the operators' live view (app.live.presence)."""
@@ -162,6 +164,7 @@ class LiveRegistry:
             )
         )
         live.viewers.add(viewer)
+        self._memory.attached()
         self.viewer_info[viewer] = ViewerInfo(principal.user_id, access, time.time())
         if live.ended_message is not None:
             viewer.ended(live.ended_message)
@@ -203,24 +206,27 @@ class LiveRegistry:
         live = attachment.live
         live.viewers.discard(attachment.viewer)
         grace = self._settings.ws_resume_grace_s
-        if park and grace > 0 and not self._closed and live is self._live.get(live.session_id):
-            self._park(live, attachment.viewer, user_id, time.monotonic() + grace)
+        kept = park and grace > 0 and not self._closed and live is self._live.get(live.session_id)
+        if not (kept and self._park(live, attachment.viewer, user_id, time.monotonic() + grace)):
+            self._memory.ended()
         details = {"replica": self.replica_id}
         self._viewer_log.note(live.session_id, live.tenant_id, user_id, "viewer_detached", details)
         await self._unload_if_idle(live)
 
-    def _park(self, live: LiveSession, viewer: Viewer, user_id: str, until: float) -> None:
+    def _park(self, live: LiveSession, viewer: Viewer, user_id: str, until: float) -> bool:
         """Keep a dropped viewer for a resume, within :data:`MAX_PARKED_PER_USER` and ``MSR_WS_RESUME_MAX_PARKED``.
 
         The bounds are per user and per replica, not per session: a session's viewers all dropped at once (a
         network cut) must all find their viewer again, or each would need a fresh state from the database at once.
+        Answers whether the viewer is kept.
         """
         if self.parked_count() >= self._settings.ws_resume_max_parked:
-            return
+            return False
         mine = [kept for kept, parked in live.parked.items() if parked.user_id == user_id]
         for oldest in mine[: max(0, len(mine) + 1 - MAX_PARKED_PER_USER)]:
             del live.parked[oldest]
         live.parked[viewer] = Parked(user_id, until)
+        return True
 
     def parked_count(self) -> int:
         """Dropped viewers kept for a resume on this replica."""
@@ -305,11 +311,13 @@ class LiveRegistry:
             for viewer, parked in list(live.parked.items()):
                 if parked.until <= now:
                     del live.parked[viewer]
+                    self._memory.ended()
             self._count_slow_viewers(live)
             await self._owner.upkeep(live)
             await self._unload_if_idle(live)
         with contextlib.suppress(StoreUnavailableError):
             await self._viewer_log.flush()
+        self._memory.upkeep()
 
     def _count_slow_viewers(self, live: LiveSession) -> None:
         """Add what the viewers' outboxes conflated or resynced since the last count to the metrics."""
