@@ -123,3 +123,24 @@ async def fail_on_unhandled_task_errors() -> AsyncIterator[None]:
     yield
     loop.set_exception_handler(None)
     assert not errors, f"unhandled errors in tasks: {errors}"
+
+
+_FIGURES: list[str] = []
+
+
+@pytest.fixture
+def figure() -> Callable[[str], None]:
+    """Record one line of what a fault test measured (e.g. ``R2: ... gaps 0, repeats 0``); printed in the summary."""
+
+    def record(line: str) -> None:
+        _FIGURES.append(line)
+        print(line)
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _FIGURES:
+        terminalreporter.section("fault figures")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)

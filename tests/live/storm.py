@@ -16,6 +16,7 @@ from tests.live.support import TENANT, History, Watcher, open_socket, ws_url
 from tests.support import bearer, make_token
 
 _OPEN_TIMEOUT_S = 120.0
+_BEHIND_FRAMES = 10
 
 
 @dataclass
@@ -96,10 +97,24 @@ async def join(url: str, session_id: str, count: int, history: History, timeout_
     return Crowd(watchers, readers, reading)
 
 
+async def _caught_up(watchers: list[Watcher], timeout_s: float) -> None:
+    """Wait until every viewer has applied all but a few of the frames that reached it.
+
+    The crowd is one Python process: busy joining or starved of CPU, it applies its viewers' frames late, and a viewer
+    behind by more than the server's history of its frames needs a fresh state when it resumes. Browsers keep up.
+    """
+    deadline = time.monotonic() + timeout_s
+    # websockets' queue of the frames received and not read yet.
+    while any(len(watcher.ws.recv_messages.frames.queue) > _BEHIND_FRAMES for watcher in watchers):
+        assert time.monotonic() < deadline, "the viewers did not catch up with their frames"
+        await asyncio.sleep(0.2)
+
+
 async def drop_and_resume(url: str, session_id: str, crowd: Crowd, timeout_s: float) -> StormFigures:
     """Cut every connection at once, then reconnect them all together with ``resume``; each must play again."""
-    await crowd.stop_reading()
     watchers = crowd.watchers
+    await _caught_up(watchers, timeout_s)
+    await crowd.stop_reading()
     for watcher in watchers:
         watcher.ws.transport.abort()
     await asyncio.gather(*(watcher.ws.wait_closed() for watcher in watchers))
