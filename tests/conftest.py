@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
@@ -19,7 +17,10 @@ import pytest
 from app.embedded import EmbeddedPostgres, EmbeddedRedis
 from app.settings import Settings
 from store.migrate import migrate
-from tests.support import TEST_SECRET, RunningServer, scratch_database, serve, with_database
+from tests.figures import FIGURE
+from tests.support import TEST_SECRET, RunningServer, outside_basetemp, scratch_database, serve, with_database
+
+pytest_plugins = ["tests.figures"]
 
 
 @pytest.fixture(scope="session")
@@ -29,15 +30,12 @@ def pg_base_url() -> Iterator[str]:
     if given:
         yield given
         return
-    # Not under pytest's basetemp: pytest resets that folder to mode 0700 (and prunes old ones) when another run
-    # starts, and the embedded server runs as its own system user, which must keep reaching its data folder.
-    folder = Path(tempfile.mkdtemp(prefix="msr-test-pg-"))
-    postgres = EmbeddedPostgres(folder)
-    try:
-        yield postgres.start()
-    finally:
-        postgres.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+    with outside_basetemp("msr-test-pg-") as folder:
+        postgres = EmbeddedPostgres(folder)
+        try:
+            yield postgres.start()
+        finally:
+            postgres.stop()
 
 
 @pytest.fixture(scope="session")
@@ -125,22 +123,16 @@ async def fail_on_unhandled_task_errors() -> AsyncIterator[None]:
     assert not errors, f"unhandled errors in tasks: {errors}"
 
 
-_FIGURES: list[str] = []
-
-
 @pytest.fixture
-def figure() -> Callable[[str], None]:
-    """Record one line of what a fault test measured (e.g. ``R2: ... gaps 0, repeats 0``); printed in the summary."""
+def figure(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Record one line of what a fault test measured (e.g. ``R2: ... gaps 0, repeats 0``); printed in the summary.
+
+    The line travels as the test's ``user_properties``, so that under pytest-xdist it reaches the controller, which
+    prints it (tests/figures.py).
+    """
 
     def record(line: str) -> None:
-        _FIGURES.append(line)
+        request.node.user_properties.append((FIGURE, line))
         print(line)
 
     return record
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _FIGURES:
-        terminalreporter.section("fault figures")
-        for line in _FIGURES:
-            terminalreporter.write_line(line)

@@ -1,0 +1,28 @@
+"""The "fault figures" section at the end of a run: the lines tests record with the `figure` fixture (conftest).
+
+A plugin of the root conftest, because that is the conftest pytest-xdist's controller loads (it collects and runs
+no test): the figures reach it inside the workers' test reports, as ``user_properties``, and it prints them.
+Without xdist the same reports pass through the same hooks in the one process.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+FIGURE = "fault figure"
+"""The ``user_properties`` name of a recorded figure."""
+
+_FIGURES: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # The teardown report carries every property the test recorded, passed or failed: one report per test.
+    if report.when == "teardown":
+        _FIGURES.extend(str(value) for name, value in report.user_properties if name == FIGURE)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _FIGURES:
+        terminalreporter.section("fault figures")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)
