@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -127,6 +129,21 @@ async def serve(settings: Settings) -> AsyncIterator[RunningServer]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=30)
+
+
+@contextmanager
+def outside_basetemp(prefix: str) -> Iterator[Path]:
+    """A new folder for an embedded PostgreSQL's data, removed afterwards.
+
+    Not under pytest's basetemp: every pytest run that starts on the machine (another worker's, another
+    checkout's) resets that folder's parent to mode 0700, and the embedded server runs as its own system user,
+    which must keep reaching its data folder.
+    """
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def free_port() -> int:

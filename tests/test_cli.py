@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from store.migrate import available_migrations
-from tests.support import bearer, with_database
+from tests.support import bearer, outside_basetemp, with_database
 
 START_DEADLINE_S = 90.0
 STOP_DEADLINE_S = 30.0
@@ -79,10 +79,11 @@ def stop_leftovers(data_dir: Path) -> None:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Iterator[Path]:
-    folder = tmp_path / "msr-data"
-    yield folder
-    stop_leftovers(folder)
+def data_dir() -> Iterator[Path]:
+    with outside_basetemp("msr-cli-") as parent:
+        folder = parent / "msr-data"
+        yield folder
+        stop_leftovers(folder)
 
 
 @contextlib.contextmanager

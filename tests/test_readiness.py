@@ -11,6 +11,7 @@ import pytest
 
 from app.embedded import EmbeddedPostgres, EmbeddedRedis
 from app.settings import Settings
+from tests.faults.servers import private_postgres
 from tests.support import TEST_SECRET, bearer, make_token
 
 RECOVERY_DEADLINE_S = 15.0
@@ -26,16 +27,12 @@ class Dependencies:
 
 @pytest.fixture(scope="module")
 def dependencies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dependencies]:
-    data_dir = tmp_path_factory.mktemp("outage")
-    postgres = EmbeddedPostgres(data_dir)
-    redis = EmbeddedRedis(data_dir)
-    try:
-        database_url = postgres.start()
-        redis_url = redis.start()
-        yield Dependencies(postgres, redis, database_url, redis_url)
-    finally:
-        redis.stop()
-        postgres.stop()
+    with private_postgres() as (postgres, database_url):
+        redis = EmbeddedRedis(tmp_path_factory.mktemp("outage"))
+        try:
+            yield Dependencies(postgres, redis, database_url, redis.start())
+        finally:
+            redis.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import inspect
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 from app.embedded import EmbeddedPostgres
-from tests.support import free_port
+from tests.support import free_port, outside_basetemp
 
 RECOVERY_S = 10.0
 """The issue's bound: everything works again within 10 s after a dependency is back."""
@@ -78,15 +77,13 @@ def private_redis(folder: Path) -> Iterator[PrivateRedis]:
 @contextlib.contextmanager
 def private_postgres() -> Iterator[tuple[EmbeddedPostgres, str]]:
     """An embedded PostgreSQL of the test's own (stopped with ``stop()``, started again with ``restart()``)."""
-    # Outside pytest's basetemp, as tests/conftest.py explains: the server runs as its own system user.
-    folder = Path(tempfile.mkdtemp(prefix="msr-fault-pg-"))
-    server = EmbeddedPostgres(folder)
-    try:
-        yield server, server.start()
-    finally:
-        with contextlib.suppress(Exception):
-            server.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+    with outside_basetemp("msr-fault-pg-") as folder:
+        server = EmbeddedPostgres(folder)
+        try:
+            yield server, server.start()
+        finally:
+            with contextlib.suppress(Exception):
+                server.stop()
 
 
 async def eventually(
