@@ -96,8 +96,9 @@ async def test_admin_endpoints_refuse_users_with_403(server, caller, method, pat
     ("method", "path"),
     [
         ("POST", "/session"),
-        ("DELETE", f"/session/{uuid.uuid4()}"),
-        ("POST", f"/session/{uuid.uuid4()}/terminate"),
+        # Fixed ids: pytest-xdist's workers must collect the same test names.
+        ("DELETE", f"/session/{uuid.UUID(int=404)}"),
+        ("POST", f"/session/{uuid.UUID(int=404)}/terminate"),
         ("POST", "/admin/sessions/terminate"),
         ("GET", "/admin/sessions"),
         ("GET", "/admin/sessions/status"),
