@@ -85,8 +85,13 @@ types: $(VENV)/.installed-dev ## mypy strict on app, playback, store
 imports: $(VENV)/.installed-dev ## import-linter: the layers point one way
 	$(BIN)/lint-imports
 
-unit: $(VENV)/.installed-dev $(UI_STAMP) chromium nginx redis-server ## the test suite (real PostgreSQL and Redis, embedded unless MSR_TEST_*_URL are set; browser tests in headless Chromium)
-	$(BIN)/pytest
+# The suite runs on pytest-xdist workers, each with its own embedded PostgreSQL and Redis (or its own databases and
+# key prefixes on the MSR_TEST_* servers): most tests wait on sockets and subprocesses, so on two cores more workers
+# than cores pay (docs/decisions.md has the measurement). The slowest tests are listed at the end of every run.
+TEST_WORKERS ?= 3
+
+unit: $(VENV)/.installed-dev $(UI_STAMP) chromium nginx redis-server ## the test suite on pytest-xdist workers (real PostgreSQL and Redis, embedded unless MSR_TEST_*_URL are set; browser tests in headless Chromium)
+	$(BIN)/pytest -n $(TEST_WORKERS) --durations=20
 
 test: lint types imports ui-test unit ## install the dev tools and run lint, types, import rules, the UI's unit tests and the whole test suite
 
