@@ -33,7 +33,8 @@ async def open_signed_in(page: Page, server: RunningServer, token: str) -> None:
 async def test_signed_in_user_creates_a_session_and_plays_moving_entities(page: Page, ui_server: RunningServer) -> None:
     await open_signed_in(page, ui_server, make_token("alice", TENANT))
     await create_session(page)
-    assert await entity_count(page) >= 1
+    # The status saying paused can come before the first state is drawn (seen with three workers' load beside it).
+    await eventually(lambda: entity_count(page), lambda n: n >= 1, "the first state on the map")
     await page.get_by_test_id("speed").select_option("100")
     before_position = await position(page)
     before = await samples(page)
