@@ -17,7 +17,6 @@ import pytest
 from app.embedded import EmbeddedPostgres, EmbeddedRedis
 from app.settings import Settings
 from store.migrate import migrate
-from tests.figures import FIGURE
 from tests.support import TEST_SECRET, RunningServer, outside_basetemp, scratch_database, serve, with_database
 
 pytest_plugins = ["tests.figures"]
@@ -121,18 +120,3 @@ async def fail_on_unhandled_task_errors() -> AsyncIterator[None]:
     yield
     loop.set_exception_handler(None)
     assert not errors, f"unhandled errors in tasks: {errors}"
-
-
-@pytest.fixture
-def figure(request: pytest.FixtureRequest) -> Callable[[str], None]:
-    """Record one line of what a fault test measured (e.g. ``R2: ... gaps 0, repeats 0``); printed in the summary.
-
-    The line travels as the test's ``user_properties``, so that under pytest-xdist it reaches the controller, which
-    prints it (tests/figures.py).
-    """
-
-    def record(line: str) -> None:
-        request.node.user_properties.append((FIGURE, line))
-        print(line)
-
-    return record
