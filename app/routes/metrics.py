@@ -58,6 +58,8 @@ def metrics_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncCo
         repository = SessionRepository(services.db)
 
         async def probe() -> None:
+            # MSR_METRICS_PORT is served by prometheus_client's own thread, which reads the gauges as they are.
+            metrics.heap_measured()
             metrics.dependency_probed("postgres", await _timed(services.db.ping))
             metrics.dependency_probed("redis", await _timed(services.redis.ping))
             metrics.sessions_counted(await repository.count_by_status())
