@@ -65,6 +65,9 @@ CLOSE_TIMEOUT_S: Final = 1.0
 """The longest a shutdown waits for Redis to let go of the subscription."""
 REQUEST_TIMEOUT_S: Final = 3.0
 """How long a replica waits for the owner's reply to a forwarded command."""
+LISTEN_WAIT_S: Final = 0.1
+"""How long one read of the plain subscription waits for a note: the longest a follow waits for the listener to
+let go of the subscription (see ``PlaybackCluster._subscription``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,14 @@ class PlaybackCluster:
         self._pubsub = redis.client.pubsub(ignore_subscribe_messages=True)
         """The plain subscription: this replica's channel and the termination broadcast (and, off a cluster, the
         sessions followed here)."""
+        self._subscription = asyncio.Lock()
+        """Held by whoever uses the plain subscription once the listener runs: its reads, follows and unfollows.
+
+        Each of them connects the subscription's one connection again when it is down (redis-py's retry does), and
+        redis-py's asyncio ``Connection.connect`` is not safe for two callers at once: both open a socket, the second
+        overwrites the first's reader and writer without closing it (after a Redis restart, the socket a replica
+        left open; docs/reliability.md), and both read the handshake's answers from the one socket left, which
+        raises RuntimeError ("readuntil() called while another coroutine is already waiting")."""
         self._sharded = redis.clustered
         self._shards = redis.client.pubsub(ignore_subscribe_messages=True) if self._sharded else None
         """On a cluster, the shard channels of the sessions followed here (one connection per node)."""
@@ -258,7 +269,8 @@ class PlaybackCluster:
                 await self._shards.ssubscribe(channel)
                 self._start_shard_readers()
             else:
-                await self._pubsub.subscribe(channel)
+                async with self._subscription:
+                    await self._pubsub.subscribe(channel)
         owner = await self.owner(session_id)
         if owner is not None and owner != self.replica_id:
             await self._send(owner, FollowNote(str(session_id)))
@@ -271,7 +283,8 @@ class PlaybackCluster:
             if self._shards is not None:
                 await self._shards.sunsubscribe(channel)
             else:
-                await self._pubsub.unsubscribe(channel)
+                async with self._subscription:
+                    await self._pubsub.unsubscribe(channel)
 
     # Commands.
 
@@ -314,10 +327,11 @@ class PlaybackCluster:
         resubscribe = False
         while True:
             try:
-                if resubscribe:
-                    await self._resubscribe()
-                    resubscribe = False
-                message = await self._pubsub.get_message(timeout=1.0)
+                async with self._subscription:
+                    if resubscribe:
+                        await self._resubscribe()
+                        resubscribe = False
+                    message = await self._pubsub.get_message(timeout=LISTEN_WAIT_S)
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError):
@@ -366,7 +380,7 @@ class PlaybackCluster:
         redis-py's ``get_sharded_message`` without a node polls the nodes in turn, each up to its timeout, so one
         quiet node would hold back the frames of the others: each node gets a reader of its own instead. The client
         moves the subscriptions to the new owner of a slot after a failover or resharding; the listener calls this
-        every second, so such a node gets its reader too.
+        after each read (every ``LISTEN_WAIT_S`` at least while Redis answers), so such a node gets its reader too.
         """
         for name in self._node_pubsubs():
             reader = self._shard_readers.get(name)
