@@ -7,12 +7,14 @@ folders; the test pauses the replica's replay to make it lag.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,6 +110,12 @@ async def replay_paused(replica_dsn: str):
         yield
     finally:
         await conn.execute("SELECT pg_wal_replay_resume()")
+        # Caught up again before the test goes on: on a busy machine replaying what piled up can take longer than a
+        # read's wait for the replica (MSR_DATABASE_READ_WAIT_MS), which would send the next read to the primary.
+        deadline = time.monotonic() + 30
+        while not await conn.fetchval("SELECT pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn()"):
+            assert time.monotonic() < deadline, "the replica did not catch up after its replay resumed"
+            await asyncio.sleep(0.02)
         await conn.close()
 
 
