@@ -48,10 +48,12 @@ async def test_frames_carry_exactly_the_events_of_their_interval_without_a_gap_i
     async with open_socket(live_server.url, session_id, TOKEN) as ws:
         watcher = Watcher(ws, history)
         await watcher.state_complete()
-        await watcher.send(type="start", speed=20, id="go")
+        # 20 s of history at 5x: about 40 frames of 100 ms; a late frame covers what it missed, so a busy machine
+        # sends fewer, and the bound below leaves room for that.
+        await watcher.send(type="start", speed=5, id="go")
         reply = await watcher.until(of_type("status", reply_to="go"))
         assert reply["state"] == "playing"
-        assert reply["speed"] == 20
+        assert reply["speed"] == 5
         await watcher.until(lambda m: m["type"] == "events" and parse_time(m["to"]) >= history.last)
         await watcher.send(type="stop")
         await watcher.until(of_type("status", state="paused"))
