@@ -66,8 +66,8 @@ CLOSE_TIMEOUT_S: Final = 1.0
 REQUEST_TIMEOUT_S: Final = 3.0
 """How long a replica waits for the owner's reply to a forwarded command."""
 LISTEN_WAIT_S: Final = 0.1
-"""How long one read of the plain subscription waits for a note: the longest a follow waits for the listener to
-let go of the subscription (see ``PlaybackCluster._subscription``)."""
+"""How long one read of a subscription waits for a note: the longest a follow waits for the reader to let go of
+the subscription's connection (see ``PlaybackCluster._subscription`` and ``PlaybackCluster._shard_lock``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +141,8 @@ class PlaybackCluster:
         """On a cluster, the shard channels of the sessions followed here (one connection per node)."""
         self._shard_readers: dict[str, asyncio.Task[None]] = {}
         """On a cluster: one reader per node whose shard channels this replica follows, by node name."""
+        self._shard_locks: dict[str, asyncio.Lock] = {}
+        """On a cluster: per node, what ``_subscription`` is to the plain subscription (see ``_shard_lock``)."""
         self._replica_channel = redis.key("playback", "replica", self.replica_id)
         self._terminated_channel = redis.key("playback", "terminated")
         self._followed: set[str] = set()
@@ -266,7 +268,8 @@ class PlaybackCluster:
         if channel not in self._followed:
             self._followed.add(channel)
             if self._shards is not None:
-                await self._shards.ssubscribe(channel)
+                async with self._shard_lock(self._node_of(channel).name):
+                    await self._shards.ssubscribe(channel)
                 self._start_shard_readers()
             else:
                 async with self._subscription:
@@ -281,7 +284,8 @@ class PlaybackCluster:
         if channel in self._followed:
             self._followed.discard(channel)
             if self._shards is not None:
-                await self._shards.sunsubscribe(channel)
+                async with self._shard_lock(self._node_of(channel).name):
+                    await self._shards.sunsubscribe(channel)
             else:
                 async with self._subscription:
                     await self._pubsub.unsubscribe(channel)
@@ -374,6 +378,14 @@ class PlaybackCluster:
         """The per-node subscriptions of the shard channels, by node name (none but on a cluster)."""
         return self._shards.node_pubsub_mapping if isinstance(self._shards, ClusterPubSub) else {}
 
+    def _shard_lock(self, name: str) -> asyncio.Lock:
+        """Held by whoever uses the node's shard subscription: its reader, follows and unfollows.
+
+        The node's subscription is one connection, which each of them connects again when it is down; the same
+        race as on the plain subscription (see ``_subscription``).
+        """
+        return self._shard_locks.setdefault(name, asyncio.Lock())
+
     def _start_shard_readers(self) -> None:
         """A reader for every node holding shard subscriptions of this replica that has none yet.
 
@@ -392,7 +404,8 @@ class PlaybackCluster:
         node = _NodeName(name)
         while name in self._node_pubsubs():
             try:
-                message = await self._shards.get_sharded_message(timeout=1.0, target_node=node)  # type: ignore[arg-type]
+                async with self._shard_lock(name):
+                    message = await self._shards.get_sharded_message(timeout=LISTEN_WAIT_S, target_node=node)  # type: ignore[arg-type]
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError):
