@@ -15,13 +15,13 @@ from typing import Any
 import asyncpg
 import pytest
 
-from app.embedded import EmbeddedPostgres, EmbeddedRedis
+from app.embedded import EmbeddedRedis
 from app.settings import Settings
 from store.migrate import migrate
 from store.partitions import maintain_partitions
 from store.pool import Database, PoolConfig
 from store.settings import SettingsRepository
-from tests.support import TEST_SECRET, RunningServer, outside_basetemp, scratch_database, serve, with_database
+from tests.support import TEST_SECRET, RunningServer, embedded_postgres, scratch_database, serve, with_database
 
 pytest_plugins = ["tests.figures"]
 
@@ -33,12 +33,8 @@ def pg_base_url() -> Iterator[str]:
     if given:
         yield given
         return
-    with outside_basetemp("msr-test-pg-") as folder:
-        postgres = EmbeddedPostgres(folder)
-        try:
-            yield postgres.start()
-        finally:
-            postgres.stop()
+    with embedded_postgres("msr-test-pg-") as (_, dsn):
+        yield dsn
 
 
 @pytest.fixture(scope="session")

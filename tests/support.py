@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
 import socket
 import subprocess
@@ -23,9 +24,11 @@ import jwt
 import uvicorn
 
 from app.asgi import create_app
+from app.embedded import EmbeddedPostgres
 from app.serving import uvicorn_options
 from app.settings import Settings
 
+_log = logging.getLogger("tests")
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 
 
@@ -151,6 +154,33 @@ def outside_basetemp(prefix: str) -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def embedded_postgres(prefix: str) -> Iterator[tuple[EmbeddedPostgres, str]]:
+    """An embedded PostgreSQL in a new folder outside basetemp, and its DSN; stopped and removed afterwards.
+
+    A start whose initdb fails is tried once more in a new folder. At the start of one clean-clone run, one
+    worker's initdb failed with "could not change permissions of directory" (EPERM on the data folder pgserver had
+    just given to its user), which failed every test of that worker; 9 concurrent starts since did not repeat it.
+    """
+    for attempt in (1, 2):
+        with outside_basetemp(prefix) as folder:
+            server = EmbeddedPostgres(folder)
+            try:
+                dsn = server.start()
+            except subprocess.CalledProcessError:
+                if attempt == 2:
+                    raise
+                _log.warning("the embedded PostgreSQL in %s did not start; trying a new folder", folder, exc_info=True)
+                continue
+            try:
+                yield server, dsn
+            finally:
+                # A test may leave it stopped or half-restarted; whatever state it is in, the folder goes.
+                with contextlib.suppress(Exception):
+                    server.stop()
+            return
 
 
 def free_port() -> int:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from app.embedded import EmbeddedPostgres
-from tests.support import free_port, outside_basetemp
+from tests.support import embedded_postgres, free_port
 
 RECOVERY_S = 10.0
 """The issue's bound: everything works again within 10 s after a dependency is back."""
@@ -77,13 +77,8 @@ def private_redis(folder: Path) -> Iterator[PrivateRedis]:
 @contextlib.contextmanager
 def private_postgres() -> Iterator[tuple[EmbeddedPostgres, str]]:
     """An embedded PostgreSQL of the test's own (stopped with ``stop()``, started again with ``restart()``)."""
-    with outside_basetemp("msr-fault-pg-") as folder:
-        server = EmbeddedPostgres(folder)
-        try:
-            yield server, server.start()
-        finally:
-            with contextlib.suppress(Exception):
-                server.stop()
+    with embedded_postgres("msr-fault-pg-") as started:
+        yield started
 
 
 async def eventually(
