@@ -19,10 +19,23 @@ async def attached(server, history):
         return await new_session(client)
 
 
-def rate(frames, since: float = 0.0) -> float:
-    """History seconds per wall second over the frames received after ``since``."""
+def rate(frames, speed: float, since: float = 0.0) -> float:
+    """History seconds per wall second over the frames received after ``since``.
+
+    A frame arrives when it was sent plus a delay, which a busy test process stretches (it reads late): the first
+    and last frames alone gave 4.4 for a speed of 5 with six workers on two cores. So the slope is taken between
+    the frames that came soonest, against ``speed``, in the first and in the last third; a wrong speed still shows,
+    as the slope between two real frames.
+    """
     kept = [(at, parse_time(m["to"])) for at, m in frames if at >= since]
-    (t0, p0), (t1, p1) = kept[0], kept[-1]
+    assert len(kept) >= 3, kept
+    third = len(kept) // 3
+    origin = kept[0][1]
+
+    def soonest(group: list) -> tuple:
+        return min(group, key=lambda frame: frame[0] - (frame[1] - origin).total_seconds() / speed)
+
+    (t0, p0), (t1, p1) = soonest(kept[:third]), soonest(kept[-third:])
     return (p1 - p0).total_seconds() / (t1 - t0)
 
 
@@ -71,7 +84,7 @@ async def test_the_position_advances_at_the_speed(live_server, history):
         await watcher.send(type="start", speed=5)
         started = time.monotonic()
         await watcher.until(lambda m: m["type"] == "events" and time.monotonic() - started > 1.5)
-        assert rate(watcher.frames, since=started + 0.3) == pytest.approx(5, rel=0.1)
+        assert rate(watcher.frames, 5, since=started + 0.3) == pytest.approx(5, rel=0.1)
         status = await watcher.until(of_type("status"))
         assert parse_time(status["position"]) >= parse_time(watcher.frames[-1][1]["to"])
 
@@ -83,12 +96,12 @@ async def test_a_speed_change_takes_effect_at_once(live_server, history):
         await watcher.state_complete()
         await watcher.send(type="start", speed=2)
         await watcher.until(lambda m: m["type"] == "events" and len(watcher.frames) >= 8)
-        before = rate(watcher.frames)
+        before = rate(watcher.frames, 2)
         await watcher.send(type="speed", speed=8, id="faster")
         changed = (await watcher.until(of_type("status", reply_to="faster")))["speed"]
         switched = time.monotonic()
         await watcher.until(lambda m: m["type"] == "events" and time.monotonic() - switched > 1.2)
-        after = rate(watcher.frames, since=switched + 0.2)
+        after = rate(watcher.frames, 8, since=switched + 0.2)
     assert changed == 8
     assert before == pytest.approx(2, rel=0.15)
     assert after == pytest.approx(8, rel=0.1)
