@@ -23,6 +23,7 @@ from app.domain.capture import CaptureService
 from app.domain.jobs_runner import STEP_PERIOD_S, Maintenance
 from app.domain.sessions import SessionLiveness, SessionService
 from app.errors import EXCEPTION_HANDLERS
+from app.live.memory import freeze_startup, thaw
 from app.live.presence import PUBLISH_EVERY_S
 from app.metrics import count_http_response, database_read
 from app.openapi_docs import CompleteJsonRenderPlugin
@@ -151,6 +152,7 @@ def create_app(settings: Settings) -> Litestar:
             app.state.services = services
             await services.playback.start()
             _start_loops(services, liveness)
+            freeze_startup()
             _log.info("replica ready")
             yield
         finally:
@@ -162,6 +164,7 @@ def create_app(settings: Settings) -> Litestar:
             await _bounded("background tasks", background.stop())
             await _bounded("redis", redis.close())
             await db.close()
+            thaw()
 
     cors = CORSConfig(allow_origins=list(settings.allowed_origins)) if settings.allowed_origins else None
     return Litestar(

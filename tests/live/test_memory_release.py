@@ -4,6 +4,7 @@ import gc
 import logging
 
 from app.live.memory import MemoryRelease
+from tests.support import serve
 
 
 class Cycle:
@@ -40,3 +41,14 @@ def test_a_burst_of_ended_viewers_is_collected_once_it_is_over(caplog):
         assert releases(caplog) == 1, "counted afresh after a release"
     finally:
         gc.enable()
+
+
+async def test_what_start_up_made_is_frozen_out_of_collections_until_the_server_stops(settings):
+    gc.unfreeze()
+    async with serve(settings) as server:
+        app = server.server.config.app
+        # The modules, the application and its routes: tens of thousands of objects no collection walks again.
+        assert gc.get_freeze_count() > 10_000
+        assert not any(tracked is app for tracked in gc.get_objects())
+    assert gc.get_freeze_count() == 0, "handed back to the collector at shutdown"
+    assert any(tracked is app for tracked in gc.get_objects())
