@@ -24,7 +24,6 @@ The messages themselves are in :mod:`app.live.protocol`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Mapping
@@ -32,9 +31,8 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 import msgspec
-from redis.asyncio.client import PubSub
-from redis.asyncio.cluster import ClusterNode, ClusterPubSub, RedisCluster
-from redis.exceptions import RedisClusterException, RedisError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError
 
 from app.coordination.lease import Held, Leases
 from app.coordination.redis import RedisConnection
@@ -55,19 +53,15 @@ from app.live.protocol import (
     session_notes,
     terminated_notes,
 )
+from app.live.shards import LISTEN_WAIT_S, ShardSubscriptions, drop_subscription, node_of
 from playback.errors import PlaybackError
 
 _log = logging.getLogger("msr.cluster")
 _CHECKPOINT_TTL_MS: Final = 24 * 3600 * 1000
 ENDED_EPOCH_KEEP_S: Final = 24 * 3600
 """How long the epoch counter of an ended session is kept (see :meth:`PlaybackCluster.queue_terminated`)."""
-CLOSE_TIMEOUT_S: Final = 1.0
-"""The longest a shutdown waits for Redis to let go of the subscription."""
 REQUEST_TIMEOUT_S: Final = 3.0
 """How long a replica waits for the owner's reply to a forwarded command."""
-LISTEN_WAIT_S: Final = 0.1
-"""How long one read of a subscription waits for a note: the longest a follow waits for the reader to let go of
-the subscription's connection (see ``PlaybackCluster._subscription`` and ``PlaybackCluster._shard_lock``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +73,6 @@ class Lease:
     @property
     def epoch(self) -> int:
         return int(self.token.rsplit(":", 1)[1])
-
-
-@dataclass(frozen=True, slots=True)
-class _NodeName:
-    """What ``ClusterPubSub.get_sharded_message`` reads of its ``target_node``: the node's name."""
-
-    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,12 +124,9 @@ class PlaybackCluster:
         left open; docs/reliability.md), and both read the handshake's answers from the one socket left, which
         raises RuntimeError ("readuntil() called while another coroutine is already waiting")."""
         self._sharded = redis.clustered
-        self._shards = redis.client.pubsub(ignore_subscribe_messages=True) if self._sharded else None
-        """On a cluster, the shard channels of the sessions followed here (one connection per node)."""
-        self._shard_readers: dict[str, asyncio.Task[None]] = {}
-        """On a cluster: one reader per node whose shard channels this replica follows, by node name."""
-        self._shard_locks: dict[str, asyncio.Lock] = {}
-        """On a cluster: per node, what ``_subscription`` is to the plain subscription (see ``_shard_lock``)."""
+        client = redis.client
+        self._shards = ShardSubscriptions(client, self._receive) if isinstance(client, RedisCluster) else None
+        """On a cluster, the shard channels of the sessions followed here."""
         self._replica_channel = redis.key("playback", "replica", self.replica_id)
         self._terminated_channel = redis.key("playback", "terminated")
         self._followed: set[str] = set()
@@ -176,15 +160,15 @@ class PlaybackCluster:
 
     async def close(self) -> None:
         """Stop listening; every task is cancelled and awaited."""
-        tasks = [t for t in (self._listener, *self._tasks, *self._shard_readers.values()) if t is not None]
+        tasks = [t for t in (self._listener, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for future in self._replies.values():
             future.cancel()
-        await _drop(self._pubsub)
+        await drop_subscription(self._pubsub)
         if self._shards is not None:
-            await _drop(self._shards)
+            await self._shards.close()
 
     # Leases.
 
@@ -246,17 +230,17 @@ class PlaybackCluster:
 
     async def followers(self, session_id: uuid.UUID) -> int:
         """How many replicas follow the session (subscribers of its channel)."""
-        channel = self.channel(session_id)
+        channel, client = self.channel(session_id), self._redis.client
         if self._sharded:
-            counts = await self._redis.client.pubsub_shardnumsub(channel, target_nodes=self._node_of(channel))
+            counts = await client.pubsub_shardnumsub(channel, target_nodes=node_of(client, channel))
         else:
-            counts = await self._redis.client.pubsub_numsub(channel)
+            counts = await client.pubsub_numsub(channel)
         return int(counts[0][1]) if counts else 0
 
     def _count_subscribers(self, pipe: AnyPipeline, channel: str) -> None:
         """Queue the count of the channel's subscribers (on a cluster, asked of the node that owns its slot)."""
         if self._sharded:
-            pipe.pubsub_shardnumsub(channel, target_nodes=self._node_of(channel))
+            pipe.pubsub_shardnumsub(channel, target_nodes=node_of(self._redis.client, channel))
         else:
             pipe.pubsub_numsub(channel)
 
@@ -268,9 +252,7 @@ class PlaybackCluster:
         if channel not in self._followed:
             self._followed.add(channel)
             if self._shards is not None:
-                async with self._shard_lock(self._node_of(channel).name):
-                    await self._shards.ssubscribe(channel)
-                self._start_shard_readers()
+                await self._shards.subscribe(channel)
             else:
                 async with self._subscription:
                     await self._pubsub.subscribe(channel)
@@ -284,8 +266,7 @@ class PlaybackCluster:
         if channel in self._followed:
             self._followed.discard(channel)
             if self._shards is not None:
-                async with self._shard_lock(self._node_of(channel).name):
-                    await self._shards.sunsubscribe(channel)
+                await self._shards.unsubscribe(channel)
             else:
                 async with self._subscription:
                     await self._pubsub.unsubscribe(channel)
@@ -347,13 +328,13 @@ class PlaybackCluster:
                 resubscribe = self._sharded
                 continue
             self._receive(message)
-            if self._sharded:
-                self._start_shard_readers()
+            if self._shards is not None:
+                self._shards.start_readers()
 
     async def _resubscribe(self) -> None:
         """Replace the plain subscription with one on a node the cluster has now."""
         stale, self._pubsub = self._pubsub, self._redis.client.pubsub(ignore_subscribe_messages=True)
-        await _drop(stale)
+        await drop_subscription(stale)
         await self._pubsub.subscribe(self._replica_channel, self._terminated_channel)
 
     def _receive(self, message: dict[str, Any] | None) -> None:
@@ -363,56 +344,6 @@ class PlaybackCluster:
             self._dispatch(_text(message["channel"]), message["data"])
         except (msgspec.DecodeError, ValueError):
             _log.warning("ignoring a malformed playback note on %s", message["channel"])
-
-    # Sharded pub/sub (a cluster only).
-
-    def _node_of(self, channel: str) -> ClusterNode:
-        client = self._redis.client
-        assert isinstance(client, RedisCluster)
-        node = client.get_node_from_key(channel)
-        if node is None:
-            raise RedisClusterException(f"no node serves the slot of {channel}")
-        return node
-
-    def _node_pubsubs(self) -> dict[str, PubSub]:
-        """The per-node subscriptions of the shard channels, by node name (none but on a cluster)."""
-        return self._shards.node_pubsub_mapping if isinstance(self._shards, ClusterPubSub) else {}
-
-    def _shard_lock(self, name: str) -> asyncio.Lock:
-        """Held by whoever uses the node's shard subscription: its reader, follows and unfollows.
-
-        The node's subscription is one connection, which each of them connects again when it is down; the same
-        race as on the plain subscription (see ``_subscription``).
-        """
-        return self._shard_locks.setdefault(name, asyncio.Lock())
-
-    def _start_shard_readers(self) -> None:
-        """A reader for every node holding shard subscriptions of this replica that has none yet.
-
-        redis-py's ``get_sharded_message`` without a node polls the nodes in turn, each up to its timeout, so one
-        quiet node would hold back the frames of the others: each node gets a reader of its own instead. The client
-        moves the subscriptions to the new owner of a slot after a failover or resharding; the listener calls this
-        after each read (every ``LISTEN_WAIT_S`` at least while Redis answers), so such a node gets its reader too.
-        """
-        for name in self._node_pubsubs():
-            reader = self._shard_readers.get(name)
-            if reader is None or reader.done():
-                self._shard_readers[name] = asyncio.create_task(self._read_shard(name), name=f"msr:shard:{name}")
-
-    async def _read_shard(self, name: str) -> None:
-        assert isinstance(self._shards, ClusterPubSub)
-        node = _NodeName(name)
-        while name in self._node_pubsubs():
-            try:
-                async with self._shard_lock(name):
-                    message = await self._shards.get_sharded_message(timeout=LISTEN_WAIT_S, target_node=node)  # type: ignore[arg-type]
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError):
-                _log.warning("lost the sharded subscription on %s; reconnecting", name, exc_info=True)
-                await asyncio.sleep(0.5)
-                continue
-            self._receive(message)
 
     def _dispatch(self, channel: str, data: bytes) -> None:
         handler = self._handler
@@ -454,22 +385,6 @@ class PlaybackCluster:
         task = asyncio.create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-async def _drop(pubsub: PubSub) -> None:
-    """Close a subscription, bounded.
-
-    PubSub.aclose() disconnects waiting for StreamWriter.wait_closed(), which never returns when Redis died under
-    the open subscription (redis/redis-py#3941): that await hung a shutdown for half an hour. Drop the connections
-    without waiting first, so the close has nothing left to wait for; and bound it anyway.
-    """
-    nodes = pubsub.node_pubsub_mapping.values() if isinstance(pubsub, ClusterPubSub) else ()
-    with contextlib.suppress(RedisError, OSError, TimeoutError):
-        async with asyncio.timeout(CLOSE_TIMEOUT_S):
-            for connection in (pubsub.connection, *(node.connection for node in nodes)):
-                if connection is not None:
-                    await connection.disconnect(nowait=True)
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 def _text(value: bytes | str) -> str:
