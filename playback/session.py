@@ -105,8 +105,8 @@ class PlaybackSession:
 
         ``max_buffered_events`` and ``read_ahead_s`` bound the read-ahead: no more data is asked for once that
         many events wait, or once the buffer reaches ``read_ahead_s`` of wall time (at the current speed)
-        beyond the position frames must reach. ``read_ahead_s`` must exceed ``frame_interval_s`` so that one
-        frame's worth of history can be buffered.
+        beyond the position frames must reach; then not before it has fallen to half that. ``read_ahead_s`` must
+        exceed ``frame_interval_s`` so that one frame's worth of history can be buffered.
         """
         if not frame_interval_s > 0:
             raise ValueError(f"frame_interval_s must be positive, got {frame_interval_s}")
@@ -323,7 +323,7 @@ class PlaybackSession:
         if self._state is PlaybackState.ENDED or self._buffered >= self._max_buffered:
             return None
         limit = self._read_ahead_limit()
-        if self._covered_until >= limit:
+        if self._covered_until >= min(limit, self._refill_below()):
             return None
         return DataRequest(self._covered_until, limit)
 
@@ -436,6 +436,16 @@ class PlaybackSession:
 
     def _read_ahead_limit(self) -> int:
         return min(self._cap(), self._target + self._ahead())
+
+    def _refill_below(self) -> int:
+        """Where covered history must fall before more is asked for, then up to the read-ahead limit.
+
+        Half the read-ahead ahead of the frames (and never less than one frame's worth): one read per half
+        read-ahead of playback, where a limit that moved with every frame asked for a frame's worth of events each
+        time, a database round trip apiece.
+        """
+        frame = math.ceil(self._interval * self._clock.speed * MICROS_PER_SECOND)
+        return self._target + max(self._ahead() // 2, min(frame, self._ahead()))
 
     def _drop_skip(self) -> None:
         """Playback paused or ended: the skip was the playing ``start``'s, and goes with it."""

@@ -248,6 +248,20 @@ def test_read_ahead_stops_at_the_event_bound():
     assert playback.needs_data() == DataRequest(START + 10 * MS, START + 5100 * MS)
 
 
+def test_read_ahead_is_asked_for_again_once_half_of_it_is_played_and_then_up_to_its_limit():
+    playback = session()
+    assert playback.needs_data() == DataRequest(START, START + 5 * SECOND)
+    assert playback.feed([], after=START, upto=START + 5 * SECOND)
+    playback.start(now=0.0)
+    playback.frames_due(now=0.1)
+    # Not a frame's worth of history after every frame: a read each time.
+    assert playback.needs_data() is None
+    playback.frames_due(now=2.5)
+    assert playback.needs_data() is None
+    playback.frames_due(now=2.6)
+    assert playback.needs_data() == DataRequest(START + 5 * SECOND, START + 7600 * MS)
+
+
 def test_read_ahead_reaches_a_bounded_wall_time_ahead_at_the_current_speed():
     playback = session(read_ahead_s=2.0, speed=0.5)
     assert playback.needs_data() == DataRequest(START, START + SECOND)
