@@ -100,11 +100,16 @@ async def test_a_user_is_looked_up_their_activity_shown_and_their_data_erased(
 ) -> None:
     async with ui_server.client() as client:
         for _ in range(2):
-            await client.post("/session", headers=bearer(make_token("leaving", TENANT)))
+            created = await client.post("/session", headers=bearer(make_token("leaving", TENANT)))
+            assert created.status_code == 201, created.text
     await open_operator(page, ui_server)
+    # The page has loaded once its overview counts the two sessions (a run on a loaded machine once showed no
+    # session rows for 20 s after the lookup; this tells a page not ready from a lookup gone wrong).
+    await eventually(page.get_by_test_id("active-count").inner_text, lambda t: t == "2", "the overview's count")
     await page.get_by_test_id("user-lookup").fill("leaving")
     await page.get_by_test_id("user-lookup-go").click()
     rows = page.get_by_test_id("user-session-row")
+    await eventually(page.get_by_test_id("user-panel").inner_text, lambda t: "leaving: 2 sessions" in t, "the lookup")
     await eventually(rows.count, lambda n: n == 2, "the user's two sessions")
     await rows.first.get_by_test_id("user-session-activity").click()
     items = page.get_by_test_id("timeline-item")
